@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--frames", type=int, default=100, help="frames per sequence (default 100)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--size", default="320x240", help="frame size WxH (default 320x240)")
+    synth.add_argument("--conditions", default=None,
+                       help="comma-separated conditions, each name, name:3 or name:2-4 (default: all, cycled): "
+                            "clean, night, fog, over_exposure, occlusion, fast_motion, scale_change, distractors, "
+                            "out_of_view")
     synth.add_argument("--out", required=True, help="output dataset root")
     synth.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
@@ -22,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--dataset", default=None, help="benchmark name when the root is not synthetic")
     show.add_argument("--sequence", default=None, help="one sequence (default: a few of each condition)")
     show.add_argument("--degrade", default=None, help="show a degradation, e.g. fog:3 or all")
-    show.add_argument("--frames-per-row", type=int, default=6)
+    show.add_argument("--frames", "--frames-per-row", dest="frames", type=int, default=6,
+                      help="frames per sequence row (default 6)")
     show.add_argument("--out", required=True, help="PNG to write")
 
     check = sub.add_parser("check", help="verify a benchmark on disk; exit 1 when anything is wrong")
@@ -31,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--root", default=None, help="dataset root (default: $TRACKTUNE_<NAME>)")
     check.add_argument("--split", default=None)
     check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -357,23 +357,18 @@ def contact_sheet(
     seed: int = 0,
     tile: int = 160,
 ) -> np.ndarray:
-    """One row per kind: the clean image, then each severity, labelled. HxWx3 uint8 RGB."""
+    """One row per kind: the clean image, then each severity, labelled. HxWx3 uint8 RGB.
+    Drawn with `tracktune.data.show` (the one home of contact-sheet drawing)."""
+    from tracktune.data.show import fit, grid, label
+
     kinds = list(KINDS) if kinds is None else list(kinds)
     for kind in kinds:
         _check_kind(kind)
-    h, w = image.shape[:2]
-    tile_w, tile_h = tile, max(1, int(round(tile * h / w)))
     rows = []
     for kind in kinds:
         cells = [("clean", image)]
         for severity in severities:
             rng = np.random.default_rng([seed, list(KINDS).index(kind), int(severity)])
             cells.append((f"{kind}:{severity}", degrade(image, kind, severity, rng)))
-        row = []
-        for label, picture in cells:
-            cell = cv2.resize(picture, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
-            cv2.putText(cell, label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 2, cv2.LINE_AA)
-            cv2.putText(cell, label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
-            row.append(cell)
-        rows.append(np.concatenate(row, axis=1))
-    return np.concatenate(rows, axis=0)
+        rows.append([label(fit(picture, tile), text) for text, picture in cells])
+    return grid(rows, gap=0)

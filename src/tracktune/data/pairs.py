@@ -590,6 +590,7 @@ def sources_from_config(data: DataConfig) -> list[PairSource]:
     from tracktune.data.benchmarks import load
 
     return [
-        PairSource(f"{entry.name}:{entry.split}", load(entry.name, entry.root, entry.split), entry.weight, entry.rgb_only)
+        PairSource(f"{entry.name}:{entry.split}", load(entry.name, entry.root, entry.split, modality=data.modality),
+                   entry.weight, entry.rgb_only)
         for entry in data.train
     ]

@@ -26,6 +26,7 @@ LOADERS: dict[str, str] = {
     "got10k": "tracktune.data.benchmarks.got10k",
     "trackingnet": "tracktune.data.benchmarks.trackingnet",
     "otb": "tracktune.data.benchmarks.otb",
+    "synthetic": "tracktune.data.benchmarks.synthetic",
 }
 
 
@@ -57,6 +58,13 @@ def loader(name: str):
         raise DataError(f"dataset '{name}': loader module {LOADERS[name]} is not installed") from exc
 
 
-def load(name: str, root: str | Path | None = None, split: str | None = None):
-    """`list[Sequence]` of benchmark `name` at `root` (or `$TRACKTUNE_<NAME>`)."""
-    return loader(name).load(resolve_root(name, root), split=split)
+def load(name: str, root: str | Path | None = None, split: str | None = None, modality: str | None = None):
+    """`list[Sequence]` of benchmark `name` at `root` (or `$TRACKTUNE_<NAME>`).
+
+    A generated dataset (`synthetic`) takes root None (its default folder) and the
+    auxiliary `modality` to generate; real benchmarks have one modality and ignore it.
+    """
+    module = loader(name)
+    if getattr(module, "GENERATES", False):
+        return module.load(root, split=split, **({"modality": modality} if modality else {}))
+    return module.load(resolve_root(name, root), split=split)

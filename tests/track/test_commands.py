@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from track_fixtures import MovingBoxSequence, trained_run
+from tracktune.cli import main as cli_main
+from tracktune.data.benchmarks import load
+from tracktune.eval.protocols import get
+from tracktune.eval.report import evaluate
+from tracktune.eval.results import read_tracker_results
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("run") / "micro"
+    trained_run(directory)
+    return directory
+
+
+def write_lasher_tree(root, sequences):
+    """A LasHeR-layout folder: <seq>/visible/*.jpg, infrared/*.jpg, init.txt, visible.txt."""
+    for sequence in sequences:
+        folder = root / sequence.name
+        for modality, sub, prefix in (("rgb", "visible", "v"), ("thermal", "infrared", "i")):
+            (folder / sub).mkdir(parents=True)
+            for i in range(len(sequence.boxes)):
+                image = cv2.cvtColor(sequence.frame(i, modality), cv2.COLOR_RGB2BGR)
+                cv2.imwrite(str(folder / sub / f"{prefix}{i:06d}.jpg"), image)
+        lines = "".join(",".join(f"{v:.3f}" for v in box) + "\n" for box in sequence.boxes)
+        for name in ("init.txt", "visible.txt", "infrared.txt"):
+            (folder / name).write_text(lines)
+    (root / "testingsetList.txt").write_text("".join(s.name + "\n" for s in sequences))
+
+
+def test_run_writes_results_the_evaluator_reads(run_dir, tmp_path):
+    sequences = [MovingBoxSequence("alpha", 4, seed=1), MovingBoxSequence("beta", 6, seed=2)]
+    root = tmp_path / "lasher"
+    write_lasher_tree(root, sequences)
+    out = tmp_path / "results" / "micro"
+    code = cli_main(["run", "--checkpoint", str(run_dir), "--dataset", "lasher", "--root", str(root),
+                     "--split", "test", "--out", str(out), "--batch", "2", "--no-progress", "--device", "cpu"])
+    assert code == 0
+    assert (out / "alpha.txt").is_file() and (out / "beta.txt").is_file() and (out / "run.json").is_file()
+    results, _ = read_tracker_results(out, ["alpha", "beta"], "plain")
+    for sequence in sequences:
+        (prediction,) = results[sequence.name]
+        boxes = prediction.boxes
+        assert boxes.shape == (len(sequence.boxes), 4)
+        np.testing.assert_allclose(boxes[0], np.round(sequence.boxes[0], 3), atol=1e-6)  # frame 0 = GT
+        assert np.isfinite(boxes).all() and (boxes[:, 2:] > 0).all()
+    # the LasHeR protocol scores them (frame 0 is the ground truth: overlap 1 there)
+    report = evaluate(get("lasher"), load("lasher", root, "test"), {"micro": results})
+    assert "micro" in report.to_json()
+    # --rgb-only runs too and writes the same files
+    out_rgb = tmp_path / "results" / "micro_rgb_only"
+    assert cli_main(["run", "--checkpoint", str(run_dir), "--dataset", "lasher", "--root", str(root), "--out",
+                     str(out_rgb), "--rgb-only", "--no-progress", "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out_rgb.glob("*.txt")) == ["alpha.txt", "beta.txt"]
+
+
+def test_track_without_box_or_display_is_an_error(run_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    sequence = MovingBoxSequence("x", 2)
+    for i in range(2):
+        cv2.imwrite(str(frames / f"{i:04d}.png"), sequence.frame(i))
+    code = cli_main(["track", "--checkpoint", str(run_dir), "--rgb", str(frames), "--rgb-only",
+                     "--out", str(tmp_path / "o.mp4"), "--no-progress", "--device", "cpu"])
+    assert code == 1
+    assert "--box" in capsys.readouterr().err
+
+
+OTB_CROSSING = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data" / "otb_crossing"
+
+
+@pytest.mark.skipif(not (OTB_CROSSING / "img").is_dir(), reason="shared OTB Crossing sequence absent")
+def test_track_on_otb_crossing_writes_a_playable_video(run_dir, tmp_path):
+    frames = sorted((OTB_CROSSING / "img").glob("*.jpg"))
+    first = (OTB_CROSSING / "groundtruth_rect.txt").read_text().split("\n")[0].replace("\t", ",")
+    out, boxes_path = tmp_path / "crossing.mp4", tmp_path / "crossing.txt"
+    code = cli_main(["track", "--checkpoint", str(run_dir), "--rgb", str(OTB_CROSSING / "img"), "--rgb-only",
+                     "--box", first, "--out", str(out), "--boxes", str(boxes_path), "--no-progress",
+                     "--device", "cpu"])
+    assert code == 0
+    capture = cv2.VideoCapture(str(out))
+    assert capture.isOpened()
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    height, width = cv2.imread(str(frames[0])).shape[:2]
+    assert (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (width, height)
+    capture.release()
+    assert count == len(frames)
+    lines = boxes_path.read_text().splitlines()
+    assert len(lines) == len(frames)
+    np.testing.assert_allclose([float(v) for v in lines[0].split(",")], [float(v) for v in first.split(",")])
+    boxes = np.array([[float(v) for v in line.split(",")] for line in lines])
+    assert (boxes[:, 2:] >= 1).all() and (boxes[:, 0] + boxes[:, 2] <= width + 1e-6).all()
