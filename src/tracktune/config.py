@@ -76,6 +76,22 @@ class FCTLConfig:
 
 
 @dataclass
+class PATrackConfig:
+    """PATrack progressive adapters on the dual-stream fusion (METHODS.md section 3; adapt/patrack.py)."""
+
+    mea_layers: list[int] = field(default_factory=lambda: [3, 6, 9])  # 0-based blocks with the entangled adapter
+    mda_layers: Optional[list[int]] = None  # 0-based blocks with the dependent adapter; null: all others
+    mda_dim: int = 8  # MDA bottleneck channels (half high-, half low-frequency)
+    mea_dim: int = 192  # MEA projection width (single-head attention dimension)
+    ta_dim: int = 192  # task-level adapter hidden width
+    ta_dropout: float = 0.1
+    ta_residual: bool = True  # head reads tokens + TA(tokens); false: TA(tokens) alone, as the released code
+    mea_scale: bool = True  # scale MEA attention logits by 1/sqrt(mea_dim) (the released code does not)
+    init: Literal["zero", "released"] = "zero"  # zero: output projections start at 0 (model == base at step 0)
+    train_head: bool = False  # also train the prediction head (released: frozen)
+
+
+@dataclass
 class ModelConfig:
     """The tracker network: backbone size, input sizes, base design and fusion scheme."""
 
@@ -182,6 +198,7 @@ class ExperimentConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     srft: SRFTConfig = field(default_factory=SRFTConfig)
     fctl: FCTLConfig = field(default_factory=FCTLConfig)
+    patrack: PATrackConfig = field(default_factory=PATrackConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     track: TrackConfig = field(default_factory=TrackConfig)

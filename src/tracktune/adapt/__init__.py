@@ -41,6 +41,17 @@ class Method:
     def after_step(self, model: nn.Module, progress: float) -> None:
         """Called after each optimiser step (SRFT's decoupled and proximal steps)."""
 
+    def state_dict(self) -> dict:
+        """What the method holds outside the model's parameters and needs to continue a run
+        (SRFT's transfer EMA and prior mapping), saved in the checkpoint's `state.pt`: tensors,
+        numbers, strings and lists / dicts of them only (read with `weights_only=True`)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict()` when resuming: called after the checkpoint's weights are
+        loaded and before `before_training`, for every method (`{}` when the checkpoint holds
+        none for it)."""
+
     def export(self, model: nn.Module) -> nn.Module:
         """The inference model (LoRA merged into the base weights)."""
         return model
@@ -71,6 +82,7 @@ class Frozen(Method):
 from tracktune.adapt.lora import LoraMethod  # noqa: E402 (method modules need Method, defined above)
 from tracktune.adapt.srft import SRFTMethod  # noqa: E402
 from tracktune.adapt.fctl import FCTLMethod  # noqa: E402
+from tracktune.adapt.patrack import PATrackMethod  # noqa: E402
 
 # name -> Method subclass; each method module adds its entry here.
 METHODS: dict[str, type[Method]] = {
@@ -79,4 +91,5 @@ METHODS: dict[str, type[Method]] = {
     "lora": LoraMethod,
     "srft": SRFTMethod,
     "fctl": FCTLMethod,
+    "patrack": PATrackMethod,
 }

@@ -5,6 +5,11 @@ values), the config's methods are applied (`prepare`, which decides what trains)
 FLOPs of one tracking step (batch 1: template + search, plus the auxiliary images when the
 fusion reads them) are counted with `torch.utils.flop_counter.FlopCounterMode` on the
 exported (inference) model, i.e. with LoRA merged. FLOPs count a multiply-add as 2.
+
+Where a method names the kinds of its parameters (`method.parameter_kind(name)`: PATrack's
+mda / mea / ta), the "adapters" group is split into "adapters.<kind>" entries (in the text
+output and in `--json`'s `params_by_group` / `trainable_by_group`); the groups still
+partition the parameters.
 """
 
 from __future__ import annotations
@@ -91,10 +96,29 @@ def inference_flops(config) -> float:
     return count_step_flops(model, step_inputs(model, 1, device="meta"))
 
 
+def split_adapter_groups(groups: dict[str, list[str]], methods) -> dict[str, list[str]]:
+    """Split the "adapters" group by kind where a method names its parameters' kinds
+    (`method.parameter_kind(name)`, e.g. PATrack's mda / mea / ta): "adapters.<kind>" entries
+    follow "adapters", which keeps what no method claims, so the groups still partition."""
+    kind_of = [m.parameter_kind for m in methods if hasattr(m, "parameter_kind")]
+    if not kind_of:
+        return groups
+    split: dict[str, list[str]] = {}
+    for group, names in groups.items():
+        if group != "adapters":
+            split[group] = names
+            continue
+        split["adapters"] = []
+        for name in names:
+            kind = next((k for k in (fn(name) for fn in kind_of) if k), None)
+            split.setdefault(f"adapters.{kind}" if kind else "adapters", []).append(name)
+    return split
+
+
 def model_info(config) -> dict:
     """The numbers `model-info` prints (see the module docstring)."""
     model, methods = meta_model(config)
-    groups = model.parameter_groups()
+    groups = split_adapter_groups(model.parameter_groups(), methods)
     parameters = dict(model.named_parameters())
     by_group = {g: sum(parameters[n].numel() for n in names) for g, names in groups.items()}
     trainable_by_group = {g: sum(parameters[n].numel() for n in names if parameters[n].requires_grad)
