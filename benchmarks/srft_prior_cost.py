@@ -15,6 +15,8 @@ Measures, for a config (default `configs/srft_b256_rgbt.yaml`: dual-branch OSTra
    overhead at the config's batch size is extrapolated as well (printed beside the measured).
 
     .venv/bin/python benchmarks/srft_prior_cost.py --batches 6 --steps 3
+    .venv/bin/python benchmarks/srft_prior_cost.py --config configs/tiny_srft.yaml --batches 20 --steps 10 \
+        --step-batch-size 32
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=6, help="prior batches actually run")
     parser.add_argument("--total-batches", type=int, default=None, help="N to extrapolate to (srft.n_batches)")
     parser.add_argument("--prior-batch-size", type=int, default=None, help="(srft.prior_batch_size)")
-    parser.add_argument("--steps", type=int, default=3, help="timed training steps per variant (after 1 warm-up)")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps per variant (after 1 warm-up); 0: the prior only")
     parser.add_argument("--step-batch-size", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the figures here")
@@ -108,7 +110,12 @@ def main(argv=None) -> int:
         "linear_layers": len(factors.output_eigs), "diagonal_tensors": len(factors.diagonal),
     }
     print(f"prior: {args.batches} batches of {prior_bs} ({amp}): median {steady:.2f} s/batch, "
-          f"eigendecompositions {eig_seconds:.1f} s -> estimated {estimate / 60:.1f} min for N={total}")
+          f"eigendecompositions {eig_seconds:.1f} s -> estimated {estimate / 60:.1f} min for N={total}", flush=True)
+
+    if args.steps <= 0:  # prior only
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2))
+        return 0
 
     # ---- 2. per-step overhead --------------------------------------------------------------
     with tempfile.TemporaryDirectory() as tmp:

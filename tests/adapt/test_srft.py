@@ -370,3 +370,72 @@ def test_input_moments_of_layers_reading_one_tensor():
         eig = factors.input_eigs[name]
         torch.testing.assert_close((eig.vectors * eig.values) @ eig.vectors.T, expected, rtol=1e-4, atol=1e-5)
     assert factors.input_eigs["q"] is factors.input_eigs["k"]  # one decomposition for one moment
+
+
+def test_prior_cache_with_shared_input_decompositions(tmp_path):
+    """q, k and v share one decomposition of A in memory; the cache stores and restores it."""
+    torch.manual_seed(10)
+    model = _ThreeReaders()
+    batches = [{"x": torch.randn(2, 4, 3)}]
+    loss_fn = lambda m, b: m(b["x"]).mean()  # noqa: E731
+    first, path, hit = cached_prior_factors(model, batches, loss_fn, tmp_path)
+    assert not hit and first.input_eigs["q"] is first.input_eigs["k"]
+    again, _, hit = cached_prior_factors(model, batches, loss_fn, tmp_path)
+    assert hit
+    for name in ("q", "k", "v"):
+        torch.testing.assert_close(again.input_eigs[name].vectors, first.input_eigs[name].vectors, rtol=0, atol=0)
+        torch.testing.assert_close(again.output_eigs[name].values, first.output_eigs[name].values, rtol=0, atol=0)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_concurrent_cache_writers_leave_one_complete_file(tmp_path):
+    """Two writers of one key use their own temporary names and rename atomically."""
+    import threading
+
+    from tracktune.adapt.srft import load_prior_factors, save_prior_factors
+
+    torch.manual_seed(11)
+    model = _Tiny()
+    batches = [{"x": torch.randn(2, 5, 3), "t": torch.softmax(torch.randn(2, 5, 2), -1)}]
+    factors = collect_prior_factors(model, batches, lambda m, b: _loss(m(b["x"]), b["t"]))
+    path = tmp_path / "prior.safetensors"
+    errors = []
+
+    def write():
+        try:
+            for _ in range(5):
+                save_prior_factors(path, factors, "k")
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert [p.name for p in tmp_path.iterdir()] == ["prior.safetensors"]
+    loaded = load_prior_factors(path, "k")
+    torch.testing.assert_close(loaded.output_eigs["fc"].vectors, factors.output_eigs["fc"].vectors, rtol=0, atol=0)
+
+
+def test_shipped_srft_configs_load_and_build():
+    """tiny_srft mirrors srft_b256_rgbt (dual_branch, full + srft) at the tiny_rgbt model size."""
+    from pathlib import Path
+
+    from tracktune.adapt.srft import SRFTMethod
+    from tracktune.config import load_config
+    from tracktune.model import build_model
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    tiny, big, rgbt = (load_config(root / f"{n}.yaml") for n in ("tiny_srft", "srft_b256_rgbt", "tiny_rgbt"))
+    for config in (tiny, big):
+        assert config.methods == ["full", "srft"] and config.model.fusion == "dual_branch"
+        SRFTMethod(config)
+    for key in ("design", "embed_dim", "depth", "num_heads", "patch_size", "template_size", "search_size"):
+        assert getattr(tiny.model, key) == getattr(rgbt.model, key), key
+    assert tiny.data.modality == rgbt.data.modality == "thermal"
+    big_srft = {k: v for k, v in vars(big.srft).items() if k != "lambda_p"}
+    assert {k: v for k, v in vars(tiny.srft).items() if k != "lambda_p"} == big_srft
+    model = build_model(tiny)  # the tiny dual-branch tracker builds (random weights: no pretrained file here)
+    assert hasattr(model.fusion_module, "aux_blocks") and len(model.fusion_module.aux_blocks) == 4

@@ -78,6 +78,7 @@ from torch import nn
 from tracktune.adapt import Method
 from tracktune.errors import ConfigError
 from tracktune.model.fusion import StreamBlock, TokenLayout
+from tracktune.model.vit import init_vit_weights
 
 ADAPTER_KINDS = ("mda", "mea", "ta")
 TA_ATTRIBUTE = "patrack_task_adapter"
@@ -323,14 +324,7 @@ def init_adapter(module: nn.Module, mode: str) -> None:
     """Linear weights trunc-normal (0.02), biases 0, LayerNorm (1, 0), convs as built; `zero`
     also zeroes the output projection."""
     with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_vit_weights(module)
         if mode == "zero":
             for m in module.modules():
                 projection = getattr(m, "output_projection", None)

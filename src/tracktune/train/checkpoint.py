@@ -6,8 +6,9 @@ Layout (docs/INTERFACES.md, "Run directory"): `RUN/checkpoints/step_XXXXXXX/` ho
 - `frozen.safetensors`: only when the base weights cannot be re-read from a file
   (`model.pretrained` null) and some parameters are frozen: those parameters, so a LoRA run on
   a randomly initialised base still reloads exactly;
-- `state.pt`: optimiser, scheduler, grad-scaler, RNG states and the step (tensors, numbers and
-  strings only, read with `torch.load(weights_only=True)`);
+- `state.pt`: optimiser, scheduler, grad-scaler, RNG states, the step and, under `methods`, each
+  adaptation method's non-empty `state_dict()` by method name (SRFT's transfer EMA and prior
+  mapping); tensors, numbers and strings only, read with `torch.load(weights_only=True)`;
 - `manifest.json`: step, epoch, the resolved config, the base-weights identity, versions and
   the files.
 

@@ -19,7 +19,7 @@ N processes reproduce one process with the same global batch (up to float summat
   (after the optimiser step, before the gradients are cleared).
 - Checkpoints (`train/checkpoint.py`) every `checkpoint_every` steps and at the end, the last
   `keep_last` kept; `resume` continues from the latest: weights, optimiser, scheduler, scaler,
-  RNG states and the data position (pairs are seeded by (seed, epoch, index)), so a resumed
+  RNG states, each method's `state_dict()` (SRFT's transfer EMA and prior mapping) and the data position (pairs are seeded by (seed, epoch, index)), so a resumed
   run ends bitwise equal to an uninterrupted one on CPU in deterministic mode.
 - `metrics.jsonl`: one JSON object per logged step; a tqdm bar (steps, rate, ETA) on rank 0;
   TensorBoard under `RUN/tensorboard` when `train.tensorboard` and the package is installed.
@@ -396,6 +396,9 @@ class Trainer:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
+        saved_methods = state.get("methods", {})
+        for method in self.methods:  # before run() calls before_training (SRFT rebuilds its prior from this)
+            method.load_state_dict(saved_methods.get(method.name, {}))
         rng = state.get("rng", [])
         self._pending_rng = rng[self.world.rank] if self.world.rank < len(rng) else None
         if self._pending_rng is None:
@@ -639,6 +642,7 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else {},
                 "rng": [_cpu(s) for s in gathered],
+                "methods": {name: saved for name, saved in ((m.name, m.state_dict()) for m in self.methods) if saved},
             }
             path = ckpt.save_checkpoint(self.run_dir, self.step, self.model, state, self.manifest(epoch),
                                         keep_last=self.config.train.keep_last,
