@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
+
+REPO = Path(__file__).resolve().parents[2]
 
 from tracktune.adapt.fctl import (
     decay,
@@ -261,11 +264,23 @@ def test_config_time_errors(tmp_path):
         FCTLMethod(tiny_config(tmp_path, methods=("fctl",)))
     with pytest.raises(ConfigError, match="frozen"):
         FCTLMethod(tiny_config(tmp_path, methods=("frozen", "full", "fctl")))
-    with pytest.raises(ConfigError, match="model.pretrained"):
-        FCTLMethod(tiny_config(None))
+    with pytest.raises(ConfigError, match="model.pretrained"):  # when the teacher is built
+        prepared(tiny_config(None))
     with pytest.raises(ConfigError, match="lambda_eansdl"):
         FCTLMethod(tiny_config(tmp_path, lambda_eansdl=-1.0))
     FCTLMethod(tiny_config(tmp_path))  # fine
+
+
+def test_model_info_counts_without_a_teacher_file():
+    """model-info builds on the meta device and reads no weights: no teacher is needed."""
+    from tracktune.config import load_config
+    from tracktune.model.info import meta_model
+
+    config = load_config(REPO / "configs" / "fctl_lora_b224_rgbt.yaml")
+    assert config.model.pretrained is None
+    model, methods = meta_model(config)
+    fctl = [m for m in methods if m.name == "fctl"][0]
+    assert fctl.teacher is None and fctl.block_indices == [2, 5, 8, 11]
 
 
 def test_teacher_is_the_frozen_rgb_tracker_and_adds_no_trainable_state(tmp_path):

@@ -190,14 +190,14 @@ def check_fctl_config(config) -> None:
         raise ConfigError(f"fctl.r0 must be >= 0, got {settings.r0}")
     if settings.weighting not in WEIGHTINGS:
         raise ConfigError(f"fctl.weighting: {settings.weighting!r} is not one of {', '.join(WEIGHTINGS)}")
-    if settings.teacher is None and config.model.pretrained is None:
-        raise ConfigError("fctl needs the RGB tracker as its teacher: set model.pretrained (the teacher is "
-                          "built from it with fusion rgb) or fctl.teacher")
 
 
 def build_teacher(config) -> nn.Module:
     """The RGB tracker: same design, fusion `rgb`, weights from `fctl.teacher` or
     `model.pretrained`; frozen and in eval mode."""
+    if config.fctl.teacher is None and config.model.pretrained is None:
+        raise ConfigError("fctl needs the RGB tracker as its teacher: set model.pretrained (the teacher is "
+                          "built from it with fusion rgb) or fctl.teacher")
     from tracktune.model import build_model
 
     settings = config.fctl
@@ -235,8 +235,11 @@ class FCTLMethod(Method):
     # ---- hooks ----------------------------------------------------------------------
 
     def prepare(self, model: nn.Module) -> nn.Module:
-        """Pick the blocks for the model's depth and build the frozen teacher."""
+        """Pick the blocks for the model's depth and build the frozen teacher (not for a model
+        on the meta device: `model-info` counts what trains, and the teacher trains nothing)."""
         self.block_indices = scaled_blocks(self.settings.blocks, int(model.depth), self.settings.blocks_depth)
+        if next(model.parameters()).device.type == "meta":
+            return model
         if self.teacher is None:
             self.teacher = build_teacher(self.config)
         for attribute in ("depth", "embed_dim", "search_grid"):
