@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, frame_count_error, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_name_list, read_xywh
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
@@ -63,10 +63,7 @@ def _sequence_folders(reader: TreeReader, root: Path, split: str | None) -> list
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The sequences of `split`; `on_error` as in `rgbt234.scan`."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     sequences = []
     for sequence_dir, sequence_split in _sequence_folders(reader, root, split):
         try:

@@ -25,6 +25,16 @@ def check_split(dataset: str, split: str | None, known: tuple[str, ...]) -> str 
     return split
 
 
+def checked_root(reader: TreeReader, root: str | Path, dataset: str, split: str | None,
+                 known: tuple[str, ...]) -> Path:
+    """`root` as a Path once `split` is known and the root is a directory; else an error."""
+    check_split(dataset, split, known)
+    root = Path(root)
+    if not reader.is_dir(root):
+        raise DataError(f"{dataset}: dataset root not found: {root}")
+    return root
+
+
 def inner_blank_line(rows) -> int | None:
     """The 0-based index of the first blank line that is not trailing, else None (trailing
     blank lines end many files, and every toolkit's reader ignores them)."""

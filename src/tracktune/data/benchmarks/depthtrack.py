@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, read_name_list, read_vot_regions
+from tracktune.data.benchmarks.common import checked_root, read_name_list, read_vot_regions
 from tracktune.data.benchmarks.lasher import read_conditions
 from tracktune.data.benchmarks.vot_rgbd import read_vot_sequence
 from tracktune.data.index_cache import TreeReader, cached_scan
@@ -71,10 +71,7 @@ def sequence_names(reader: TreeReader, folder: Path) -> list[str]:
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The sequences; `on_error(exc)` gets each sequence's `DataError` and the scan goes on."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     conditions = read_conditions(reader, root)
     sequences = []
     for folder in split_folders(reader, root, split):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, frame_count_error, read_flags, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_flags, read_name_list, read_xywh
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError, at_line
@@ -70,10 +70,7 @@ def read_meta_info(reader: TreeReader, path: Path) -> dict[str, str]:
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The sequences of `split`; `on_error` as in `rgbt234.scan`."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     splits = [split] if split is not None else [s for s in SPLITS if reader.is_dir(root / s)]
     if not splits:
         raise DataError(f"{NAME}: none of {', '.join(SPLITS)} under {root}")

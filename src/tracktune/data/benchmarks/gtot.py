@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tracktune.boxes import xyxy_to_xywh
-from tracktune.data.benchmarks.common import (check_split, frame_count_error, inner_blank_line, read_name_list,
+from tracktune.data.benchmarks.common import (checked_root, frame_count_error, inner_blank_line, read_name_list,
                                               read_xywh)
 from tracktune.data.benchmarks.rgbt234 import read_attribute_table
 from tracktune.data.index_cache import TreeReader, cached_scan
@@ -80,10 +80,7 @@ def _primary(reader: TreeReader, sequence_dir: Path) -> np.ndarray:
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The GTOT sequences; `on_error` as in `rgbt234.scan`."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     listed = root / "SequencesName.txt"
     if reader.is_file(listed):
         names = read_name_list(reader, listed)

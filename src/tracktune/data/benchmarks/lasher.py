@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, frame_count_error, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_name_list, read_xywh
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
@@ -113,10 +113,7 @@ def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames:
          on_error=None) -> list[Sequence]:
     """The sequences; `on_error(exc)` gets each sequence's `DataError` and the scan goes on
     (`tracktune data check`); without it the first error is raised."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     conditions = read_conditions(reader, root)
     sequences = []
     for sequence_dir in sequence_dirs(reader, root, split):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, frame_count_error, read_flags, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_flags, read_name_list, read_xywh
 from tracktune.data.benchmarks.lasot_splits import TESTING_SET
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
@@ -95,10 +95,7 @@ def _order(name: str):
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The sequences of `split`; `on_error` as in `rgbt234.scan`."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     found = sequence_dirs(reader, root)
     sequences = []
     for name in split_names(reader, root, split, found):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, frame_count_error, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_xywh
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
@@ -58,10 +58,7 @@ def _gt_files(reader: TreeReader, sequence_dir: Path) -> list[str]:
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The sequences; `on_error` as in `rgbt234.scan`."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     if _gt_files(reader, root):
         sequence_dirs = [root]
     else:

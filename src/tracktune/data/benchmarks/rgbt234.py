@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, frame_count_error, read_flags, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_flags, read_name_list, read_xywh
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
@@ -101,10 +101,7 @@ def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames:
     `on_error(exc)`, when given, receives each sequence's `DataError` and the scan goes on
     (`tracktune data check` collects them); without it the first error is raised.
     """
-    root = Path(root)
-    check_split(variant, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{variant}: dataset root not found: {root}")
+    root = checked_root(reader, root, variant, split, SPLITS)
     attributes = read_attribute_table(reader, root)
     sequences = []
     for name in sequence_names(reader, root):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import check_split, frame_count_error, read_flags, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_flags, read_name_list, read_xywh
 from tracktune.data.benchmarks.lasher import read_conditions
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
@@ -74,10 +74,7 @@ def sequence_names(reader: TreeReader, root: Path, split: str | None) -> list[st
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The sequences; `on_error(exc)` gets each sequence's `DataError` and the scan goes on."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     conditions = read_conditions(reader, root)
     sequences = []
     for name in sequence_names(reader, root, split):

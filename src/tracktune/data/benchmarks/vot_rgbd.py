@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import (check_split, frame_count_error, read_flags, read_name_list,
+from tracktune.data.benchmarks.common import (checked_root, frame_count_error, read_flags, read_name_list,
                                               read_vot_regions)
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
@@ -89,10 +89,7 @@ def read_vot_sequence(reader: TreeReader, sequence_dir: Path, frames: bool = Tru
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,
          on_error=None) -> list[Sequence]:
     """The sequences; `on_error` as in `rgbt234.scan`."""
-    root = Path(root)
-    check_split(NAME, split, SPLITS)
-    if not reader.is_dir(root):
-        raise DataError(f"{NAME}: dataset root not found: {root}")
+    root = checked_root(reader, root, NAME, split, SPLITS)
     if reader.is_file(root / "list.txt"):
         names = read_name_list(reader, root / "list.txt")
     else:
