@@ -57,18 +57,13 @@ def simple_dataset(root: Path, sequences: int, frames: int, width: int, height: 
 
 
 def synthetic_dataset(root: Path, sequences: int, frames: int, width: int, height: int, seed: int):
-    """The synthetic benchmark, when `tracktune.data.synthetic` exists (else None)."""
-    try:
-        from tracktune.data import synthetic
-    except ImportError:
-        return None
-    try:
-        synthetic.generate_dataset(root, modality="thermal", sequences=sequences, frames=frames, seed=seed,
-                                   size=(width, height))
-        return synthetic.load_synthetic(root)
-    except (TypeError, AttributeError) as exc:  # its API differs from what this script expects
-        print(f"synthetic generator not usable here ({exc}); using simple frames", file=sys.stderr)
-        return None
+    """The synthetic RGB-T benchmark (LasHeR layout) read back through its loader."""
+    from tracktune.data import synthetic
+    from tracktune.data.benchmarks import lasher
+
+    synthetic.synthesise(root, modality="thermal", sequences=sequences, frames=frames, seed=seed,
+                         size=(width, height), splits=(sequences, 0))
+    return lasher.load(root, split="train")
 
 
 def profile(dataset, samples: int) -> dict:
