@@ -361,7 +361,9 @@ def night_gif(sequences, boxes: dict[str, dict[str, np.ndarray]], path: Path, ma
     if not night:
         return None
     sequence = night[0]
-    colours = [(255, 80, 80), (80, 220, 80), (80, 160, 255), (255, 200, 0), (220, 80, 255), (0, 220, 220)]
+    palette = [(255, 80, 80), (80, 220, 80), (80, 160, 255), (255, 200, 0), (220, 80, 255), (0, 220, 220),
+               (255, 140, 0), (160, 255, 160), (255, 120, 200), (170, 170, 255)]
+    colours = [palette[i % len(palette)] for i in range(len(boxes))]
     frames = []
     for t in range(min(len(sequence), max_frames)):
         rgb = sequence.frame(t, "rgb").copy()
