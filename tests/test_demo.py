@@ -68,3 +68,11 @@ def test_every_method_recipe_runs(tmp_path, monkeypatch):
     for name, entry in summary["methods"].items():
         assert (entry["trainable_params"] > 0) == (name != "rgb")
         assert ("rgb_only" in entry) == (not name.startswith("rgb"))  # RGB models have no aux to replace
+
+
+def test_step_options_are_checked(capsys, tmp_path):
+    from tracktune.cli import main
+
+    assert main(["demo", "--adapt-steps", "0", "--out", str(tmp_path / "out")]) == 1
+    assert "--adapt-steps must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any work

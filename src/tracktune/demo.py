@@ -476,6 +476,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     recipe = DemoRecipe()
+    for flag, value in (("--adapt-steps", args.adapt_steps), ("--pretrain-steps", args.pretrain_steps)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}")
     if args.adapt_steps is not None:
         recipe.adapt_steps = args.adapt_steps
     if args.pretrain_steps is not None:
