@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tracktune import boxes
@@ -82,6 +82,7 @@ def test_round_trips(box):
 
 @settings(max_examples=200, deadline=None)
 @given(xywh, st.floats(10, 500), st.floats(10, 500))
+@example(np.array([1.57888748, 0.0, 129.0, 1.0]), 129.86782627823695, 10.0)  # x + w rounded 1 ulp past width
 def test_clip_stays_inside(box, width, height):
     clipped = boxes.clip_xywh(box, width, height)
     x0, y0, x1, y1 = boxes.xywh_to_xyxy(clipped)

@@ -125,14 +125,33 @@ def clip_xywh(boxes, width: float, height: float, min_size: float = 0.0):
         clip = lambda v, hi: v.clamp(0, hi)  # noqa: E731
     x0, y0 = clip(b[..., 0], width), clip(b[..., 1], height)
     x1, y1 = clip(b[..., 2], width), clip(b[..., 3], height)
-    out = xyxy_to_xywh(_stack([x0, y0, x1, y1], b))
+    out = _stack([x0, y0, _fit_size(x0, x1 - x0, x1), _fit_size(y0, y1 - y0, y1)], b)
     if min_size > 0:
         w = _clamp_min(out[..., 2], min_size)
         h = _clamp_min(out[..., 3], min_size)
-        x = _minimum(out[..., 0], width - w) if not _is_torch(w) else out[..., 0].minimum(width - w)
-        y = _minimum(out[..., 1], height - h) if not _is_torch(h) else out[..., 1].minimum(height - h)
-        out = _stack([_clamp_min(x, 0), _clamp_min(y, 0), w, h], out)
+        x = _clamp_min(_minimum(out[..., 0], width - w), 0)
+        y = _clamp_min(_minimum(out[..., 1], height - h), 0)
+        out = _stack([x, y, _fit_size(x, w, width), _fit_size(y, h, height)], out)
     return out
+
+
+def _fit_size(start, size, end):
+    """`size` lowered by the last units in the last place where `start + size` rounds above
+    `end`: the far edge a user computes as x + w must not pass the bound the box was clipped to."""
+    if _is_torch(size):
+        import torch
+
+        step_down = lambda v: torch.nextafter(v, torch.zeros_like(v))  # noqa: E731
+        where, any_ = torch.where, lambda m: bool(m.any())
+    else:
+        step_down = lambda v: np.nextafter(v, 0)  # noqa: E731
+        where, any_ = np.where, np.any
+    for _ in range(4):  # one step is almost always enough
+        over = start + size > end
+        if not any_(over):
+            break
+        size = where(over, step_down(size), size)
+    return size
 
 
 def is_valid_xywh(boxes):
