@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from tracktune.cache import cache_home
 from tracktune.errors import ConfigError
 
 DEMO_FORMAT = 1  # bump when the recipe's meaning changes (part of the pretraining cache key)
@@ -218,11 +220,6 @@ DEFAULT_METHODS = ("rgb", "lora")
 # --------------------------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tracktune" / "demo"
-
-
 def datasets(recipe: DemoRecipe, progress: bool = True) -> tuple[Path, Path]:
     """(clean RGB pretraining set, RGB-T target set), generated once into the cache."""
     from tracktune.data.benchmarks.synthetic import ensure
@@ -236,21 +233,14 @@ def datasets(recipe: DemoRecipe, progress: bool = True) -> tuple[Path, Path]:
     return clean, target
 
 
-def sources(root: Path, split: str, name: str):
-    from tracktune.data.benchmarks.synthetic import load
-    from tracktune.data.pairs import PairSource
-
-    return [PairSource(name, load(root, split=split))]
-
-
-def pretrain_rgb(recipe: DemoRecipe, clean_root: Path, progress: bool = True) -> tuple[Path, float, bool]:
+def pretrain_rgb(recipe: DemoRecipe, clean_train: list, progress: bool = True) -> tuple[Path, float, bool]:
     """The RGB tracker's weights (safetensors), trained here or found in the cache.
     Returns (path, seconds spent, whether it came from the cache)."""
     from tracktune.model.pretrained import save_model_weights
     from tracktune.train.checkpoint import load_tracker_model
     from tracktune.train.trainer import train
 
-    folder = cache_dir() / f"rgb-{recipe.pretrain_key()}"
+    folder = cache_home("demo") / f"rgb-{recipe.pretrain_key()}"
     weights = folder / "rgb_tracker.safetensors"
     if weights.is_file():
         return weights, 0.0, True
@@ -258,17 +248,13 @@ def pretrain_rgb(recipe: DemoRecipe, clean_root: Path, progress: bool = True) ->
     config = base_config(recipe, "demo_rgb_pretrain", "rgb", "rgb", recipe.pretrain_steps, recipe.pretrain_lr)
     run_dir = folder.with_name(folder.name + f".run-{os.getpid()}")
     if run_dir.exists():
-        import shutil
-
         shutil.rmtree(run_dir)
-    train(config, run_dir, progress=progress, sources=sources(clean_root, "train", "synthetic-clean"))
+    train(config, run_dir, progress=progress, sources=clean_train)
     model = load_tracker_model(run_dir)
     tmp = folder / f".rgb_tracker.{os.getpid()}.safetensors"
     save_model_weights(model, tmp)
     os.replace(tmp, weights)
     (folder / "recipe.json").write_text(json.dumps(dataclasses.asdict(recipe), indent=1, default=list) + "\n")
-    import shutil
-
     shutil.rmtree(run_dir, ignore_errors=True)
     return weights, time.perf_counter() - start, False
 
@@ -284,9 +270,11 @@ def rgb_model(recipe: DemoRecipe, weights: Path):
     return model.eval()
 
 
-def adapt(recipe: DemoRecipe, method: str, weights: Path, clean_root: Path, target_root: Path, out: Path,
+def adapt(recipe: DemoRecipe, method: str, weights: Path, clean_train: list, target_train: list, out: Path,
           progress: bool = True):
-    """Train one adaptation method from the RGB tracker; returns (inference model, RunResult)."""
+    """Train one adaptation method from the RGB tracker; returns (inference model, RunResult).
+    `clean_train` / `target_train`: the training mixtures (`PairSource` lists) of the clean RGB
+    set and the RGB-T set."""
     from tracktune.train.checkpoint import load_tracker_model
     from tracktune.train.trainer import train
 
@@ -295,11 +283,8 @@ def adapt(recipe: DemoRecipe, method: str, weights: Path, clean_root: Path, targ
     config = METHOD_RECIPES[method](config)
     run_dir = out / "runs" / method
     if run_dir.exists():
-        import shutil
-
         shutil.rmtree(run_dir)
-    data = sources(clean_root, "train", "synthetic-clean") if config.data.modality == "rgb" else \
-        sources(target_root, "train", "synthetic-rgbt")
+    data = clean_train if config.data.modality == "rgb" else target_train
     result = train(config, run_dir, progress=progress, sources=data)
     return load_tracker_model(run_dir), result
 
@@ -353,9 +338,10 @@ def table(summary: dict) -> str:
 def night_gif(sequences, boxes: dict[str, dict[str, np.ndarray]], path: Path, max_frames: int = 60) -> Optional[Path]:
     """A GIF of one night test sequence: RGB (left) and thermal (right), ground truth in
     white, each tracker's box in its colour."""
+    import cv2
     from PIL import Image
 
-    import cv2
+    from tracktune.data.show import draw_box
 
     night = [s for s in sequences if s.attributes.get("condition") == "night"]
     if not night:
@@ -369,12 +355,10 @@ def night_gif(sequences, boxes: dict[str, dict[str, np.ndarray]], path: Path, ma
         rgb = sequence.frame(t, "rgb").copy()
         thermal = sequence.frame(t, "thermal").copy()
         for image in (rgb, thermal):
-            x, y, w, h = sequence.boxes[t]
             if sequence.visible[t]:
-                cv2.rectangle(image, (int(x), int(y)), (int(x + w), int(y + h)), (255, 255, 255), 1)
-            for (name, per_seq), colour in zip(boxes.items(), colours):
-                bx, by, bw, bh = per_seq[sequence.name][t]
-                cv2.rectangle(image, (int(bx), int(by)), (int(bx + bw), int(by + bh)), colour, 2)
+                draw_box(image, sequence.boxes[t], colour=(255, 255, 255))
+            for per_seq, colour in zip(boxes.values(), colours):
+                draw_box(image, per_seq[sequence.name][t], colour=colour)
         panel = np.concatenate([rgb, thermal], axis=1)
         legend_y = 14
         for (name, _), colour in zip(boxes.items(), colours):
@@ -415,6 +399,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     import torch
 
     from tracktune.data.benchmarks.synthetic import load
+    from tracktune.data.pairs import PairSource
     from tracktune.eval import evaluate, plot_curves
 
     start = time.perf_counter()
@@ -423,8 +408,11 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     log("1/4 synthetic data (cached after the first run)")
     clean_root, target_root = datasets(recipe, progress=progress)
     log(f"    clean RGB: {clean_root}\n    RGB-T:     {target_root}")
+    # each split is read once; every training stage shares these mixtures
+    clean_train = [PairSource("synthetic-clean", load(clean_root, split="train"))]
+    target_train = [PairSource("synthetic-rgbt", load(target_root, split="train"))]
     log("2/4 RGB tracker")
-    weights, pretrain_seconds, cached = pretrain_rgb(recipe, clean_root, progress=progress)
+    weights, pretrain_seconds, cached = pretrain_rgb(recipe, clean_train, progress=progress)
     log(f"    {'cached' if cached else f'pretrained in {pretrain_seconds:.0f} s'}: {weights}")
     test = load(target_root, split="test")
     models, trainable, seconds = {}, {}, {}
@@ -434,7 +422,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
             trainable[name], seconds[name] = 0, 0.0
             continue
         log(f"3/4 adapting to RGB-T: {name} ({recipe.adapt_steps} steps of {recipe.batch_size})")
-        models[name], result = adapt(recipe, name, weights, clean_root, target_root, out, progress=progress)
+        models[name], result = adapt(recipe, name, weights, clean_train, target_train, out, progress=progress)
         trainable[name], seconds[name] = result.trainable_params, result.seconds
     log(f"4/4 tracking {len(test)} test sequences")
     boxes = {name: track(model, test, progress=progress) for name, model in models.items()}

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tracktune.cache import cache_home
 from tracktune.data.annotations import Rows, read_rows
 from tracktune.errors import DataError
 
@@ -278,8 +279,7 @@ def cache_dir() -> Path:
     configured = os.environ.get("TRACKTUNE_CACHE_DIR")
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tracktune" / "index"
+    return cache_home("index")
 
 
 def cache_path(loader: str, root: str | Path, split: str | None) -> Path:

@@ -476,9 +476,9 @@ class PairDataset(Dataset):
             rgb_crop, aux_crop = self._photometric(rng, rgb_crop, aux_crop, aux_is_sensor=has_aux)
             box_norm = np.clip(transform.frame_to_crop(xywh_to_xyxy(box), normalised=True), 0.0, 1.0)
             grid = size // self.patch_size
-            item[f"{role}_rgb"] = _chw(rgb_crop)
+            item[f"{role}_rgb"] = to_chw(rgb_crop)
             if self.aux_modality is not None:
-                item[f"{role}_aux"] = _chw(aux_crop)
+                item[f"{role}_aux"] = to_chw(aux_crop)
             item[f"{role}_box"] = torch.from_numpy(box_norm.astype(np.float32))
             if role == "template":
                 item["template_mask"] = torch.from_numpy(grid_touch_mask(box_norm, grid, grid))
@@ -513,10 +513,10 @@ def degrade_crops(item: dict[str, torch.Tensor], degradation: Degradation | None
         clean = item[f"{role}_rgb"]
         item[f"{role}_rgb_clean"] = clean
         if degradation is not None:
-            item[f"{role}_rgb"] = _chw(degradation(np.ascontiguousarray(clean.numpy().transpose(1, 2, 0)), stream))
+            item[f"{role}_rgb"] = to_chw(degradation(np.ascontiguousarray(clean.numpy().transpose(1, 2, 0)), stream))
 
 
-def _chw(image: np.ndarray) -> torch.Tensor:
+def to_chw(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> contiguous (3, H, W) uint8 tensor (cv2.split: twice numpy's transpose copy)."""
     return torch.from_numpy(np.stack(cv2.split(image)))
 

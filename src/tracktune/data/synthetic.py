@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from tracktune.data import degrade as D
+from tracktune.data.benchmarks.common import CONDITIONS_FILE
 from tracktune.errors import ConfigError
 
 CONDITIONS = ("clean", "night", "fog", "over_exposure", "occlusion", "fast_motion", "scale_change",
@@ -53,7 +54,6 @@ CONDITIONS = ("clean", "night", "fog", "over_exposure", "occlusion", "fast_motio
 MODALITIES = ("thermal", "depth", "event")
 RGB_DEGRADATION = {"night": "low_light", "fog": "fog", "over_exposure": "over_exposure",
                    "fast_motion": "motion_blur"}  # condition -> degrade.py kind
-CONDITIONS_FILE = "conditions.json"
 FORMAT = 1  # bump when the rendering changes (part of the synthetic loader's cache key)
 VISIBLE_FRACTION = 0.15  # a target showing less than this fraction of its area is not visible
 LAYOUT_FOR = {"thermal": "lasher", "depth": "depthtrack", "event": "visevent"}

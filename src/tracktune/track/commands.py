@@ -37,17 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def track_config_for(checkpoint_config, config_path, overrides):
     """The TrackConfig: CONFIG's (or the checkpoint's) track section with `--set` applied."""
-    from tracktune.config import load_config, save_config
+    from tracktune.config import ExperimentConfig, from_dict, load_config, merge_overrides, to_dict
 
     if config_path is not None:
         return load_config(config_path, overrides).track
-    if not overrides:
-        return checkpoint_config.track
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = save_config(checkpoint_config, Path(tmp) / "config.yaml")
-        return load_config(path, overrides).track
+    return from_dict(ExperimentConfig, merge_overrides(to_dict(checkpoint_config), overrides)).track
 
 
 def main(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from tracktune.boxes import clip_xywh, grid_touch_mask, xywh_to_xyxy, xyxy_to_xywh
-from tracktune.data.pairs import CropTransform, crop_around
+from tracktune.data.pairs import CropTransform, crop_around, to_chw
 from tracktune.errors import ConfigError, DataError
 
 # the smallest box side (frame pixels) a prediction is clipped to
@@ -61,10 +61,6 @@ def to_frame_box(box_xyxy_normalised, transform: CropTransform, width: int, heig
     """Normalised crop xyxy -> frame xywh, clipped to the image (at least MIN_BOX_SIZE)."""
     frame_xyxy = transform.crop_to_frame(np.asarray(box_xyxy_normalised, dtype=np.float64), normalised=True)
     return clip_xywh(xyxy_to_xywh(frame_xyxy), float(width), float(height), min_size=MIN_BOX_SIZE)
-
-
-def _chw(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
 def _check_frame(frame: np.ndarray, what: str) -> np.ndarray:
@@ -116,7 +112,7 @@ class TrackingCore:
             template_aux, _ = crop_around(frame_aux, box, self.config.template_factor, size)
         box_in_crop = transform.frame_to_crop(xywh_to_xyxy(box), normalised=True)
         mask = grid_touch_mask(box_in_crop, *self.model.template_grid)
-        return TargetState(_chw(template_rgb), None if template_aux is None else _chw(template_aux),
+        return TargetState(to_chw(template_rgb), None if template_aux is None else to_chw(template_aux),
                            torch.from_numpy(np.asarray(mask, dtype=bool)), box)
 
     def search_inputs(self, state: TargetState, frame_rgb, frame_aux=None):
@@ -128,8 +124,8 @@ class TrackingCore:
         search_aux = None
         if frame_aux is not None:
             search_aux, _ = crop_around(frame_aux, state.box, self.config.search_factor, size)
-            search_aux = _chw(search_aux)
-        return _chw(search_rgb), search_aux, transform
+            search_aux = to_chw(search_aux)
+        return to_chw(search_rgb), search_aux, transform
 
     def _autocast(self):
         if self.config.amp == "none":

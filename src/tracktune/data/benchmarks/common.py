@@ -6,12 +6,16 @@ None (a plain read, for the ground-truth-only functions the evaluator calls).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from tracktune.data.index_cache import TreeReader
 from tracktune.errors import DataError, at_line
+
+# the synthetic benchmark's per-sequence conditions, beside any layout's files
+CONDITIONS_FILE = "conditions.json"
 
 
 def reader_for(reader: TreeReader | None, root: str | Path) -> TreeReader:
@@ -112,3 +116,18 @@ def require_dir(reader: TreeReader, path: Path, dataset: str) -> Path:
     if not reader.is_dir(path):
         raise DataError(f"{dataset}: directory not found: {path}")
     return path
+
+
+def read_conditions(reader: TreeReader, root: Path) -> dict[str, dict]:
+    """`conditions.json` of a synthetic tree -> {sequence: {"condition", "severity", ...}}."""
+    path = root / CONDITIONS_FILE
+    if not reader.is_file(path):
+        return {}
+    try:
+        record = json.loads(reader.text(path))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    sequences = record.get("sequences") if isinstance(record, dict) else None
+    if not isinstance(sequences, dict):
+        raise DataError(f"{path}: expected an object with a 'sequences' object")
+    return sequences

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import checked_root, read_name_list, read_vot_regions
-from tracktune.data.benchmarks.lasher import read_conditions
+from tracktune.data.benchmarks.common import checked_root, read_conditions, read_name_list, read_vot_regions
 from tracktune.data.benchmarks.vot_rgbd import read_vot_sequence
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence

@@ -19,13 +19,12 @@ Synthetic data (`tracktune data synth --modality thermal`) writes this layout pl
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_conditions, read_name_list, read_xywh
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
@@ -37,7 +36,6 @@ SPLITS = ("train", "test")
 SPLIT_LISTS = {"train": "trainingsetList.txt", "test": "testingsetList.txt"}
 SPLIT_DIRS = {"train": "trainingset", "test": "testingset"}
 RGB_DIR, THERMAL_DIR = "visible", "infrared"
-CONDITIONS_FILE = "conditions.json"
 
 
 def load(root: str | Path, split: str | None = None) -> list[Sequence]:
@@ -73,21 +71,6 @@ def _primary_file(reader: TreeReader, sequence_dir: Path) -> Path:
     if reader.is_file(init):
         return init
     raise DataError(f"{NAME}: no visible.txt or init.txt in {sequence_dir}")
-
-
-def read_conditions(reader: TreeReader, root: Path) -> dict[str, dict]:
-    """`conditions.json` of a synthetic tree -> {sequence: {"condition", "severity", ...}}."""
-    path = root / CONDITIONS_FILE
-    if not reader.is_file(path):
-        return {}
-    try:
-        record = json.loads(reader.text(path))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    sequences = record.get("sequences") if isinstance(record, dict) else None
-    if not isinstance(sequences, dict):
-        raise DataError(f"{path}: expected an object with a 'sequences' object")
-    return sequences
 
 
 def sequence_dirs(reader: TreeReader, root: Path, split: str | None) -> list[Path]:

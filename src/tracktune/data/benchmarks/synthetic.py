@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tracktune.cache import cache_home
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
 
@@ -30,8 +31,7 @@ READERS = {"thermal": "tracktune.data.benchmarks.lasher", "depth": "tracktune.da
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tracktune" / "synthetic"
+    return cache_home("synthetic")
 
 
 def default_root(modality: str, **params) -> Path:

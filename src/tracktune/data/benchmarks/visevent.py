@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_flags, read_name_list, read_xywh
-from tracktune.data.benchmarks.lasher import read_conditions
+from tracktune.data.benchmarks.common import (checked_root, frame_count_error, read_conditions,
+                                               read_flags, read_name_list, read_xywh)
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError, at_line
