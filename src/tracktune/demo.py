@@ -237,7 +237,7 @@ def pretrain_rgb(recipe: DemoRecipe, clean_train: list, progress: bool = True) -
     """The RGB tracker's weights (safetensors), trained here or found in the cache.
     Returns (path, seconds spent, whether it came from the cache)."""
     from tracktune.model.pretrained import save_model_weights
-    from tracktune.train.checkpoint import load_tracker_model
+    from tracktune.runs import load_tracker_model
     from tracktune.train.trainer import train
 
     folder = cache_home("demo") / f"rgb-{recipe.pretrain_key()}"
@@ -275,7 +275,7 @@ def adapt(recipe: DemoRecipe, method: str, weights: Path, clean_train: list, tar
     """Train one adaptation method from the RGB tracker; returns (inference model, RunResult).
     `clean_train` / `target_train`: the training mixtures (`PairSource` lists) of the clean RGB
     set and the RGB-T set."""
-    from tracktune.train.checkpoint import load_tracker_model
+    from tracktune.runs import load_tracker_model
     from tracktune.train.trainer import train
 
     config = base_config(recipe, f"demo_{method}", "early_add", "thermal", recipe.adapt_steps, recipe.adapt_lr)

@@ -322,7 +322,7 @@ def test_tiny_training_from_rgb_weights_and_reload(tmp_path):
 
     from tracktune.model import build_model
     from tracktune.model.pretrained import save_model_weights
-    from tracktune.train.checkpoint import load_tracker_model
+    from tracktune.runs import load_tracker_model
     from tracktune.train.trainer import train
 
     overrides = ["model.embed_dim=32", "model.num_heads=2", "patrack.mea_dim=16", "patrack.ta_dim=16",

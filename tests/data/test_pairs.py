@@ -13,15 +13,8 @@ import torch
 
 from tracktune.boxes import xywh_to_xyxy
 from tracktune.config import DataConfig
-from tracktune.data.pairs import (
-    CropTransform,
-    PairDataset,
-    PairSource,
-    ShardSampler,
-    crop_around,
-    crop_window,
-    pair_loader,
-)
+from tracktune.data.crops import CropTransform, crop_around, crop_window
+from tracktune.data.pairs import PairDataset, PairSource, ShardSampler, pair_loader
 from tracktune.data.sequence import Sequence
 from tracktune.errors import ConfigError, DataError
 

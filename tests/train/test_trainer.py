@@ -10,7 +10,7 @@ import torch
 
 from train_fixtures import memory_sources, tiny_config
 from tracktune.errors import CheckpointError, ConfigError
-from tracktune.train.checkpoint import list_checkpoints, load_tracker_model, read_manifest
+from tracktune.runs import list_checkpoints, load_tracker_model, read_manifest
 from tracktune.train.trainer import StepPlan, Trainer, WarmupCosine, parameter_groups, train
 
 
@@ -123,7 +123,7 @@ def test_frozen_linears_in_bf16_give_the_autocast_results():
     autocast output (the matmuls saw those bf16 values anyway)."""
     import copy
 
-    from tracktune.train.checkpoint import build_training_model
+    from tracktune.runs import build_training_model
     from tracktune.train.trainer import cast_frozen_linears, keep_lora_inputs_in_amp_dtype
 
     config = tiny_config(amp="bf16")

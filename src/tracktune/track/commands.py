@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.errors import DataError
     from tracktune.eval.results import write_results
     from tracktune.track.runner import BatchedRunner
-    from tracktune.train.checkpoint import load_tracker_model
+    from tracktune.runs import load_tracker_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_tracker_model(args.checkpoint, device=device)

@@ -7,7 +7,7 @@ and clip it to the image. The confidence is the sigmoid score before the window.
 template crop (area factor `template_factor`) is taken once, at `init`.
 
 Sources: OSTrack (botaoye/OSTrack, `lib/test/tracker/ostrack.py`) and LoRAT
-(LitingLin/LoRAT) inference. Departures: crops come from `tracktune.data.pairs.crop_around`
+(LitingLin/LoRAT) inference. Departures: crops come from `tracktune.data.crops.crop_around`
 (the same code as training crops; continuous-coordinate similarity instead of OSTrack's
 integer crop + resize); the Hann window is OSTrack's `hann2d` (zero-free, `0.5 * (1 -
 cos(2 pi k / (n + 1)))`, k = 1..n); the box is clipped with a 1-pixel minimum size so the
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from tracktune.boxes import clip_xywh, grid_touch_mask, xywh_to_xyxy, xyxy_to_xywh
-from tracktune.data.pairs import CropTransform, crop_around, to_chw
+from tracktune.data.crops import CropTransform, crop_around, to_chw
 from tracktune.errors import ConfigError, DataError
 
 # the smallest box side (frame pixels) a prediction is clipped to

@@ -126,7 +126,7 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.data.modalities import to_three_channel
     from tracktune.errors import DataError, TracktuneError
     from tracktune.track.tracker import Tracker
-    from tracktune.train.checkpoint import load_tracker_model
+    from tracktune.runs import load_tracker_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_tracker_model(args.checkpoint, device=device)

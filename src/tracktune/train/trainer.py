@@ -17,7 +17,7 @@ N processes reproduce one process with the same global batch (up to float summat
   `before_training` (an iterable of training batches), `return_blocks` (union passed to the
   forward), `extra_losses(model, batch, outputs, progress)`, `after_step(model, progress)`
   (after the optimiser step, before the gradients are cleared).
-- Checkpoints (`train/checkpoint.py`) every `checkpoint_every` steps and at the end, the last
+- Checkpoints (`tracktune/runs.py`) every `checkpoint_every` steps and at the end, the last
   `keep_last` kept; `resume` continues from the latest: weights, optimiser, scheduler, scaler,
   RNG states, each method's `state_dict()` (SRFT's transfer EMA and prior mapping) and the data position (pairs are seeded by (seed, epoch, index)), so a resumed
   run ends bitwise equal to an uninterrupted one on CPU in deterministic mode.
@@ -49,7 +49,7 @@ from torch import nn
 
 from tracktune.config import ExperimentConfig, save_config, to_dict
 from tracktune.errors import ConfigError, TracktuneError
-from tracktune.train import checkpoint as ckpt
+from tracktune import runs as ckpt
 from tracktune.train.losses import POSITIVE_COUNTS, loss_for, model_inputs
 
 logger = logging.getLogger(__name__)
