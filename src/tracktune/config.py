@@ -29,7 +29,7 @@ from tracktune.errors import ConfigError
 
 @dataclass
 class LoraConfig:
-    """LoRA on the frozen Linear layers of the blocks (METHODS.md section 1, "LoRA")."""
+    """LoRA on the frozen Linear layers of the blocks (docs/methods.md#lora)."""
 
     rank: int = 64
     alpha: float = 64.0
@@ -42,7 +42,7 @@ class LoraConfig:
 
 @dataclass
 class SRFTConfig:
-    """SRFT significance regularisation (METHODS.md section 4; adapt/srft.py)."""
+    """SRFT significance regularisation (docs/methods.md#srft; adapt/srft.py)."""
 
     lambda_p: float = 1.0  # prior (steep-direction) strength
     lambda_t: float = 1.0  # transfer (gradient-significance) damping strength
@@ -61,7 +61,7 @@ class SRFTConfig:
 
 @dataclass
 class FCTLConfig:
-    """FCTL feature correction toward a frozen RGB teacher (METHODS.md section 5; adapt/fctl.py).
+    """FCTL feature correction toward a frozen RGB teacher (docs/methods.md#fctl; adapt/fctl.py).
     What the student reads is degraded by `data.degrade`, shared with the baselines."""
 
     lambda_eansdl: float = 1.0  # lambda: weight of EANSDL beside the tracking loss
@@ -77,7 +77,7 @@ class FCTLConfig:
 
 @dataclass
 class PATrackConfig:
-    """PATrack progressive adapters on the dual-stream fusion (METHODS.md section 3; adapt/patrack.py)."""
+    """PATrack progressive adapters on the dual-stream fusion (docs/methods.md#patrack; adapt/patrack.py)."""
 
     mea_layers: list[int] = field(default_factory=lambda: [3, 6, 9])  # 0-based blocks with the entangled adapter
     mda_layers: Optional[list[int]] = None  # 0-based blocks with the dependent adapter; null: all others
@@ -178,7 +178,7 @@ class TrainConfig:
 
 @dataclass
 class TrackConfig:
-    """Inference on full frames (METHODS.md section 1, "Tracking")."""
+    """Inference on full frames (docs/tracking.md#tracker)."""
 
     window_influence: float = 0.45
     search_factor: float = 4.0

@@ -134,7 +134,7 @@ def test_lorat_b224_counts_by_hand():
     c, r, depth = 768, 64, 12
     lora = depth * (4 * r * (c + c) + r * (c + 4 * c) + r * (4 * c + c))
     head = 2 * 2 * (c * c + c) + (c + 1) + (4 * c + 4)
-    assert count["lora"] == lora == 10_616_832  # "about 11M" (METHODS.md), 10.6M
+    assert count["lora"] == lora == 10_616_832  # "about 11M" (docs/methods.md#lora), 10.6M
     assert count["head"] == head == 2_366_213
     assert count["type_embed"] == 3 * c and count["aux_patch_embed"] == c * 3 * 14 * 14 + c
     assert count["blocks"] == count["patch_embed"] == count["position"] == count["norm"] == 0

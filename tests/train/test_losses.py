@@ -1,4 +1,4 @@
-"""Tracking losses against hand computations (METHODS.md section 1; train/losses.py)."""
+"""Tracking losses against hand computations (docs/models.md#losses; train/losses.py)."""
 
 from __future__ import annotations
 

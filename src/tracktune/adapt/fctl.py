@@ -6,7 +6,7 @@ RGB tracker) reads the ideal (clean) RGB crops; the student (the tracker being a
 the non-ideal input (degraded RGB, plus the auxiliary modality when multi-modal); the
 student's intermediate search-token grids are pulled toward the teacher's with the
 Extended-Area Novel Structural Discrepancy Loss (EANSDL):
-`L = L_track + lambda * EANSDL(F_teacher, F_student)`. METHODS.md section 5 is the exact
+`L = L_track + lambda * EANSDL(F_teacher, F_student)`. docs/methods.md#fctl states the exact
 definition `eansdl` computes (tests compare it against a brute-force loop).
 
 Our resolutions of what the paper leaves open, and departures (no code was released):
@@ -129,7 +129,7 @@ def eansdl(
     beta: float = 1.0,
     weight: str = "detached",
 ) -> torch.Tensor:
-    """Extended-Area Novel Structural Discrepancy Loss (METHODS.md section 5).
+    """Extended-Area Novel Structural Discrepancy Loss (docs/methods.md#fctl).
 
     `student`, `teacher`: per-level feature grids (B, C, H, W), level 0 the finest; the
     teacher's are detached. `progress` = epoch / total epochs (0..1) drives the decay

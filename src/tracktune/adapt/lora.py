@@ -1,4 +1,4 @@
-"""LoRA on the frozen Linear layers of the ViT blocks, as LoRAT (METHODS.md section 1, "LoRA").
+"""LoRA on the frozen Linear layers of the ViT blocks, as LoRAT (docs/methods.md#lora).
 
 Source: LoRAT (Lin et al., "Tracking Meets LoRA: Faster Training, Larger Model, Stronger
 Performance", ECCV 2024; code LitingLin/LoRAT, `modules/lora/`), on LoRA (Hu et al., 2021).

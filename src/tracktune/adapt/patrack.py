@@ -1,4 +1,4 @@
-"""PATrack progressive adapters on the dual-stream fusion (METHODS.md section 3).
+"""PATrack progressive adapters on the dual-stream fusion (docs/methods.md#patrack).
 
 Source: "Learning Progressive Adaptation for Multi-Modal Tracking" (PATrack); code
 ouha1998/Learning-Progressive-Adaptation-for-Multi-Modal-Tracking, a fork of BAT
@@ -52,7 +52,7 @@ Departures from the released code:
   backbone's init and keeps PyTorch's default Linear init; `released` here uses trunc-normal
   for it too.
 - The released config names a prompt type that trains the whole network; we train the
-  adapters only (METHODS.md).
+  adapters only (docs/methods.md#patrack).
 - The released blocks each build both adapter kinds (plus two unused GEFM gates) and use one
   kind per layer, and the model holds an unused LayerNorm beside the TA: 13,148,880 adapter
   parameters for ViT-B, 3,732,120 of them used. We build only the used ones: 3,732,120

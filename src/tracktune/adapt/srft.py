@@ -2,7 +2,7 @@
 
 Source: "Optimizing Multi-Modality Trackers via Significance-Regularized Tuning"
 (arXiv 2508.17488 v3; code zhiwen-xdu/SRTrack). The paper's full text was not available
-to us: this module is OUR READING of its abstract, of METHODS.md section 4 and of the
+to us: this module is OUR READING of its abstract, of the specification (docs/methods.md#srft) and of the
 released code. What each choice rests on:
 
 - Prior significance = curvature of the tracking loss at the pretrained RGB weights
@@ -29,7 +29,7 @@ released code. What each choice rests on:
   stationary point), normalised per tensor to [0, 1].
 - Penalty `R_prior = 0.5 * sum s_jk (Q_B^T dW Q_A)_jk^2` (dW = W - W_0) over the steep block;
   untruncated it equals `0.5 tr(dW^T B dW A) / max` (tested). Offered as a coupled loss
-  (`srft.coupled`, off by default) and, as METHODS.md asks, as a decoupled proximal step
+  (`srft.coupled`, off by default) and, as docs/methods.md#srft asks, as a decoupled proximal step
   after each optimiser update: the steep block of `Q_B^T (W~ - W_0) Q_A` is divided by
   `1 + eta kappa lambda_p s_jk`, eta being the current learning rate. This is the exact
   implicit (proximal) step on the penalty, so Adam's normalisation cannot wash it out.

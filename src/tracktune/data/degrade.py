@@ -1,6 +1,6 @@
 """Non-ideal image synthesis: low light, fog, rain, Gaussian / motion blur, noise, over-exposure.
 
-FCTL (METHODS.md section 5) trains a student on degraded RGB while a frozen teacher reads the
+FCTL (docs/methods.md#fctl) trains a student on degraded RGB while a frozen teacher reads the
 ideal crop, and the synthetic benchmark uses these as conditions. Each degradation has a
 severity 1..5; its scalar parameters are drawn once (`draw`) from a seeded numpy Generator and
 kept in a `Degradation`, so the same degradation can be applied identically to a frame's

@@ -44,7 +44,7 @@ SPLIT_LISTS = {("lasher", "test"): "testingsetList.txt", ("lasher", "train"): "t
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tracktune.eval.protocols import PROTOCOLS
 
-    parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS), help="scoring protocol (BENCHMARKS.md)")
+    parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS), help="scoring protocol (docs/benchmarks.md)")
     parser.add_argument("--gt", required=True, type=Path, help="dataset root, or a folder of <seq>.txt ground truths")
     parser.add_argument("--results", required=True, nargs="+", type=Path, metavar="DIR",
                         help="one folder (or TrackingNet .zip) per tracker, named by the folder")

@@ -436,7 +436,7 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "trackingnet": Protocol(
         name="trackingnet",
-        toolkit="the TrackingNet evaluation (per BENCHMARKS.md)",
+        toolkit="the TrackingNet evaluation (docs/benchmarks.md#trackingnet-protocol)",
         metrics=(("AUC", "success"), ("P", "precision"), ("NP", "norm_precision")),
         overlap="continuous",
         iou_thresholds=M.IOU_THRESHOLDS_NUMPY,

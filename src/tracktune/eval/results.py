@@ -1,6 +1,6 @@
 """Tracker result files in each benchmark's official layout: find, read, write.
 
-Layouts (BENCHMARKS.md "Result files"):
+Layouts (docs/benchmarks.md#result-files):
 - `plain`: `<dir>/<seq>.txt`, one `x,y,w,h` per line (LasHeR, RGBT, VisEvent, OTB,
   LaSOT, TrackingNet; pytracking's tab-separated files read the same). Lines of 8
   values are corner polygons (RGBT234 / GTOT trackers write them).
@@ -18,7 +18,7 @@ invalid box (LasHeR / LaSOT: the previous frame's box) - and trailing blank line
 dropped; both are said in the notes `read_tracker_results` returns for the report.
 
 A results file with fewer or more lines than the ground truth is the protocol's business
-(`Protocol.length_policy`, BENCHMARKS.md): the MATLAB toolkits (lasher, lasot, visevent)
+(`Protocol.length_policy`, docs/benchmarks.md#common-definitions): the MATLAB toolkits (lasher, lasot, visevent)
 ignore extra lines and cannot score a short file; the `rgbt`-style toolkits (rgbt234,
 rgbt210, gtot) score the common prefix; the got10k, OTB, TrackingNet and VOT analyses
 require equal lengths. Every cut is said in the report's notes.

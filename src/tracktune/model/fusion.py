@@ -1,6 +1,6 @@
 """How the auxiliary modality (thermal, depth, event; a 3-channel image aligned with RGB) enters.
 
-METHODS.md section 2. Each scheme is an `nn.Module` holding only its own parameters; it is
+docs/models.md#fusion-schemes. Each scheme is an `nn.Module` holding only its own parameters; it is
 called as `fusion_module(model, template_rgb, search_rgb, template_aux, search_aux,
 template_mask, return_blocks)` and builds tokens with the model's shared parts (patch
 embedding, position and token-type embeddings, blocks, final norm), returning the fused,
@@ -198,7 +198,7 @@ def fusion_block_indices(depth: int) -> tuple[int, ...]:
 
 
 class DualBranchFusion(FusionModule):
-    """SRFT's tracker (SRTrack; METHODS.md section 4): two branches with their own weights.
+    """SRFT's tracker (SRTrack; docs/methods.md#srft): two branches with their own weights.
 
     The RGB branch is the model's own patch embedding, blocks and norm; the X branch is this
     module's copies `aux_patch_embed`, `aux_blocks`, `aux_norm` (position and token-type

@@ -1,4 +1,4 @@
-"""The one-stream ViT tracker: embeddings, fusion, backbone blocks, head (METHODS.md section 1).
+"""The one-stream ViT tracker: embeddings, fusion, backbone blocks, head (docs/models.md).
 
 Sources: LoRAT (Lin et al., ECCV 2024; LitingLin/LoRAT, `trackit/models/methods/LoRAT/lorat.py`)
 for the LoRAT design; OSTrack (Ye et al., ECCV 2022; botaoye/OSTrack,

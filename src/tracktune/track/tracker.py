@@ -1,4 +1,4 @@
-"""Full-frame tracking with a one-stream tracker model (METHODS.md section 1, "Tracking").
+"""Full-frame tracking with a one-stream tracker model (docs/tracking.md).
 
 Per frame: crop the search region around the last box (area factor `search_factor`, padded
 with the image mean), forward template + search, add a Hann-window penalty to the sigmoid
