@@ -131,8 +131,11 @@ def sign_test(wins: int, losses: int) -> float:
 
 
 def wins_losses_ties(d: np.ndarray, tolerance: float = TIE_TOLERANCE) -> tuple[int, int, int]:
+    """(wins, losses, ties): `d > tol`, `d < -tol`, `|d| <= tol`, where `tol` is `tolerance`
+    plus 1e-12 so that a difference of exactly `tolerance` (up to float rounding) is a tie."""
     d = np.asarray(d, dtype=np.float64)
-    return int(np.sum(d > tolerance)), int(np.sum(d < -tolerance)), int(np.sum(np.abs(d) <= tolerance))
+    tol = tolerance + 1e-12
+    return int(np.sum(d > tol)), int(np.sum(d < -tol)), int(np.sum(np.abs(d) <= tol))
 
 
 # ---- the comparison object -----------------------------------------------------------
@@ -249,7 +252,8 @@ class Comparison:
             ax = axes[self.methods.index(r.method)][self.metrics.index(r.metric)]
             order = np.argsort(r.differences, kind="stable")
             d = r.differences[order] * scale
-            colours = np.where(d > tol * scale, "tab:green", np.where(d < -tol * scale, "tab:red", "tab:gray"))
+            t = (tol + 1e-12) * scale
+            colours = np.where(d > t, "tab:green", np.where(d < -t, "tab:red", "tab:gray"))
             x = np.arange(len(d))
             ax.bar(x, d, width=1.0 if len(d) > 60 else 0.8, color=colours, linewidth=0)
             ax.axhspan(r.ci[0] * scale, r.ci[1] * scale, color="tab:blue", alpha=0.2,
