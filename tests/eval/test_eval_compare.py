@@ -310,3 +310,28 @@ def test_cli_registered():
 
     assert COMMANDS["compare"][0] == "tracktune.eval.compare_command"
     assert main(["compare", "--results", "x"]) == 1  # one result set: a clear error, not a traceback
+
+
+def test_reports_as_input_one_per_seed_and_notes():
+    rng = np.random.default_rng(4)
+    gt = {f"q{i}": np.column_stack([rng.uniform(20, 100, (25, 2)), rng.uniform(10, 30, (25, 2))]) for i in range(6)}
+
+    def results(sigma):
+        return {s: b + rng.normal(0, sigma, b.shape) * [1, 1, 0, 0] for s, b in gt.items()}
+
+    attrs = {s: {"condition": "night" if i < 3 else "fog"} for i, s in enumerate(gt)}
+    seeds = [evaluate("lasher", gt, {"rgb": results(8), "lora": results(3)}, attributes=attrs) for _ in range(2)]
+    one = compare(seeds[0], baseline="rgb", resamples=300)
+    assert one.methods == ["lora"] and one.protocol == "lasher" and one.metrics == ["PR", "NPR", "SR"]
+    assert one.row("lora", "SR").mean_diff == pytest.approx(
+        seeds[0].trackers["lora"].metrics["SR"] - seeds[0].trackers["rgb"].metrics["SR"], abs=1e-12)
+    both = compare(seeds, baseline="rgb", resamples=300)
+    assert both.runs == {"rgb": 2, "lora": 2}
+    assert set(both.attributes) == {"condition=fog", "condition=night"}
+    assert "runs: rgb 2, lora 2 (crossed bootstrap)" in both.table()
+    # a sequence without a value is left out of that metric, and said
+    scores = {"a": _scores([0.5, 0.6, 0.7]), "b": _scores([0.4, float("nan"), 0.9])}
+    result = compare(scores, resamples=100, protocol="gtot")
+    assert result.row("b", "SR").sequences == ["s0", "s2"]
+    assert any("1 sequence(s) without a value (NaN) left out: s1" in n for n in result.notes)
+    assert any("pools frames" in n for n in result.notes)

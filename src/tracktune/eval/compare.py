@@ -186,6 +186,7 @@ class Comparison:
     attributes: dict[str, list[str]]
     settings: dict
     rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def row(self, method: str, metric: str, group: str = ALL) -> Row:
         for r in self.rows:
@@ -197,7 +198,7 @@ class Comparison:
         return {"protocol": self.protocol, "baseline": self.baseline, "methods": self.methods,
                 "metrics": self.metrics, "sequences": len(self.sequences), "runs": self.runs,
                 "settings": self.settings, "attributes": {a: len(s) for a, s in self.attributes.items()},
-                "comparisons": [r.to_dict() for r in self.rows]}
+                "comparisons": [r.to_dict() for r in self.rows], "notes": self.notes}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -232,6 +233,8 @@ class Comparison:
                          f"{v(r.baseline_mean):>6}  {v(r.method_mean):>6}  {dv(r.mean_diff):>7}  {ci:>17}"
                          f"{'*' if r.significant() else ' '} {perm:>7}  {_p(r.p_sign):>7}  "
                          f"{f'{r.wins}/{r.losses}/{r.ties}':>9}")
+        if self.notes:
+            lines += ["notes:"] + [f"  {n}" for n in self.notes]
         return "\n".join(lines)
 
     def plot(self, path: str | Path, group: str = ALL) -> Path:
@@ -279,6 +282,22 @@ class Comparison:
         fig.savefig(path)
         plt.close(fig)
         return path
+
+
+def _protocol_notes(name: str | None) -> list[str]:
+    """Where a protocol's headline score is not the mean of its per-sequence values."""
+    from tracktune.eval.protocols import PROTOCOLS
+
+    protocol = PROTOCOLS.get(name) if name else None
+    if protocol is None:
+        return []
+    if protocol.kind != "curves" or protocol.aggregation == "frames":
+        return [f"protocol {name} pools frames (or thresholds) over sequences: each sequence is scored alone here "
+                f"and weighs the same, so the mean difference is not the difference of the published scores"]
+    if protocol.drop_all_zero_sequences:
+        return [f"protocol {name} drops sequences whose success curve is all zero from its scores; here every "
+                f"sequence counts"]
+    return []
 
 
 def _p(p: float) -> str:
@@ -411,12 +430,21 @@ def compare(report_or_scores, baseline: str | None = None, *, metrics: Sequence[
                         {m: len(methods[m]) for m in names}, {a: groups[a] for a in groups if a != ALL},
                         {"resamples": resamples, "seed": seed, "confidence": confidence, "permutations": permutations,
                          "tie_tolerance": tie_tolerance, "exact_max": exact_max, "hierarchy": hierarchy})
+    result.notes.extend(_protocol_notes(protocol))
     index = {s: i for i, s in enumerate(sequences)}
     for metric in metrics:
         base = _matrix(baseline, methods[baseline], sequences, metric, src[baseline])
         for m in others:
             x = _matrix(m, methods[m], sequences, metric, src[m])
+            finite = np.isfinite(x).all(axis=0) & np.isfinite(base).all(axis=0)
+            if not finite.all():
+                dropped = [s for s, ok in zip(sequences, finite) if not ok]
+                result.notes.append(f"{m} vs {baseline}, {metric}: {len(dropped)} sequence(s) without a value (NaN) "
+                                    f"left out: {', '.join(dropped[:5])}")
             for group, members in groups.items():
+                members = [s for s in members if finite[index[s]]]
+                if not members:
+                    continue
                 cols = [index[s] for s in members]
                 xg, yg = x[:, cols], base[:, cols]
                 d = xg.mean(axis=0) - yg.mean(axis=0)
