@@ -211,11 +211,14 @@ class Comparison:
         dv = (lambda x: f"{scale * x:+.2f}") if self.percent else (lambda x: f"{x:+.4f}")
         s = self.settings
         runs = ", ".join(f"{m} {k}" for m, k in self.runs.items()) if any(k > 1 for k in self.runs.values()) else ""
+        tie = f"{s['tie_tolerance']:g}" + (f" ({scale * s['tie_tolerance']:g} points)" if self.percent else "")
         head = [f"protocol {self.protocol or '?'}: {', '.join(self.methods)} against baseline {self.baseline}, "
                 f"{len(self.sequences)} sequences" + (f"; runs: {runs} ({s['hierarchy']} bootstrap)" if runs else ""),
-                f"differences method - baseline{unit}; {100 * s['confidence']:g}% CI: paired bootstrap over sequences "
-                f"({s['resamples']} resamples, seed {s['seed']}); p perm: sign-flip permutation test; "
-                f"p sign: sign test; W/L/T: tie when |d| <= {s['tie_tolerance']:g}; * CI excludes 0"]
+                f"diff: method - baseline{unit}, mean over sequences; CI: {100 * s['confidence']:g}% paired bootstrap "
+                f"over sequences ({s['resamples']} resamples, seed {s['seed']}), * where it excludes 0",
+                f"p perm: sign-flip permutation test (exact up to {s['exact_max']} sequences, else "
+                f"{s['permutations']} random sign patterns); p sign: sign test; W/L/T: wins / losses / ties, "
+                f"tie when |d| <= {tie}"]
         gw = max([len("group (n)")] + [len(f"{r.group} ({len(r.sequences)})") for r in self.rows])
         mw = max([len("method")] + [len(m) for m in self.methods])
         kw = max([len("metric")] + [len(m) for m in self.metrics])
