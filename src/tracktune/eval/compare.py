@@ -434,6 +434,13 @@ def compare(report_or_scores, baseline: str | None = None, *, metrics: Sequence[
                         {"resamples": resamples, "seed": seed, "confidence": confidence, "permutations": permutations,
                          "tie_tolerance": tie_tolerance, "exact_max": exact_max, "hierarchy": hierarchy})
     result.notes.extend(_protocol_notes(protocol))
+    counts = [len(methods[m]) for m in names]
+    if max(counts) == 1:
+        result.notes.append("one run per method: the CIs cover the choice of sequences, not training randomness "
+                            "(give several runs per method, NAME=DIR,DIR,..., to include it)")
+    elif min(counts) < 5:
+        result.notes.append(f"{min(counts)} run(s) on a side: the bootstrap sees seed-to-seed spread through so few "
+                            f"runs that its CI is too narrow when that spread is large (docs/compare.md)")
     index = {s: i for i, s in enumerate(sequences)}
     for metric in metrics:
         base = _matrix(baseline, methods[baseline], sequences, metric, src[baseline])
