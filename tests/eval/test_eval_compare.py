@@ -19,7 +19,7 @@ GOLDEN = SHARED / "golden" / "lasher"
 
 
 def _scores(values: np.ndarray, metric="SR", prefix="s") -> dict:
-    return {f"{prefix}{i}": {metric: float(v)} for i, v in enumerate(values)}
+    return {f"{prefix}{i:03d}": {metric: float(v)} for i, v in enumerate(values)}
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -156,10 +156,10 @@ def test_wins_losses_ties_and_sign_test_by_hand():
 def test_per_attribute_rows_use_only_that_attributes_sequences():
     base = np.array([0.5, 0.5, 0.5, 0.5])
     new = np.array([0.6, 0.7, 0.4, 0.5])
-    result = compare({"b": _scores(base), "m": _scores(new)}, attributes={"condition=night": ["s0", "s1"]},
+    result = compare({"b": _scores(base), "m": _scores(new)}, attributes={"condition=night": ["s000", "s001"]},
                      resamples=200)
     night = result.row("m", "SR", "condition=night")
-    assert night.sequences == ["s0", "s1"] and night.mean_diff == pytest.approx(0.15)
+    assert night.sequences == ["s000", "s001"] and night.mean_diff == pytest.approx(0.15)
     assert (night.wins, night.losses, night.ties) == (2, 0, 0)
     assert result.row("m", "SR").mean_diff == pytest.approx(0.05)
     data = json.loads(result.to_json())
@@ -175,8 +175,8 @@ def test_errors_name_what_is_wrong():
         compare({"a": a})
     with pytest.raises(ConfigError, match="unknown baseline 'c'; the methods are: a, b"):
         compare({"a": a, "b": b}, baseline="c")
-    with pytest.raises(DataError, match=r"runs/b2: sequence set differs from runs/a: 1 missing \(s1\)"):
-        compare({"a": a, "b": [b, {"s0": {"SR": 0.1}}]}, sources={"a": ["runs/a"], "b": ["runs/b1", "runs/b2"]})
+    with pytest.raises(DataError, match=r"runs/b2: sequence set differs from runs/a: 1 missing \(s001\)"):
+        compare({"a": a, "b": [b, {"s000": {"SR": 0.1}}]}, sources={"a": ["runs/a"], "b": ["runs/b1", "runs/b2"]})
     with pytest.raises(ConfigError, match="unknown metric"):
         compare({"a": a, "b": b}, metrics=["AUC"])
     assert issubclass(ConfigError, TracktuneError) and issubclass(DataError, TracktuneError)
@@ -332,6 +332,14 @@ def test_reports_as_input_one_per_seed_and_notes():
     # a sequence without a value is left out of that metric, and said
     scores = {"a": _scores([0.5, 0.6, 0.7]), "b": _scores([0.4, float("nan"), 0.9])}
     result = compare(scores, resamples=100, protocol="gtot")
-    assert result.row("b", "SR").sequences == ["s0", "s2"]
-    assert any("1 sequence(s) without a value (NaN) left out: s1" in n for n in result.notes)
+    assert result.row("b", "SR").sequences == ["s000", "s002"]
+    assert any("1 sequence(s) without a value (NaN) left out: s001" in n for n in result.notes)
     assert any("pools frames" in n for n in result.notes)
+
+
+def test_the_order_sequences_come_in_changes_no_number():
+    rng = np.random.default_rng(9)
+    a, b = _scores(rng.uniform(0, 1, 30)), _scores(rng.uniform(0, 1, 30))
+    order = list(rng.permutation(list(a)))
+    shuffled = {"a": {s: a[s] for s in order}, "b": {s: b[s] for s in reversed(order)}}
+    assert compare({"a": a, "b": b}, resamples=500).to_dict() == compare(shuffled, resamples=500).to_dict()

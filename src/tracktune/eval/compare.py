@@ -41,6 +41,8 @@ computed, exactly (docs/compare.md says it in prose):
   `tol = tie_tolerance` (default 0.001: 0.1 point on a percent scale, the resolution of
   a published table). Sign test: two-sided exact binomial on wins vs losses, ties dropped.
 - Per attribute: the same on the sequences having the attribute (`Report.attributes`).
+- Sequences are indexed in name order (`sorted`), so the order they were listed or read
+  in changes no number.
 """
 
 from __future__ import annotations
@@ -412,7 +414,7 @@ def compare(report_or_scores, baseline: str | None = None, *, metrics: Sequence[
                 parts = ([f"{len(missing)} missing ({', '.join(missing[:5])})"] if missing else []) + \
                         ([f"{len(extra)} not in {src[baseline][0]} ({', '.join(extra[:5])})"] if extra else [])
                 raise DataError(f"{src[m][r]}: sequence set differs from {src[baseline][0]}: {'; '.join(parts)}")
-    sequences = reference
+    sequences = sorted(reference)  # resampling indexes sequences in name order: the listing order changes nothing
     if not sequences:
         raise DataError(f"{src[baseline][0]}: no sequences to compare")
     if metrics is None:
