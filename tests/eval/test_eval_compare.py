@@ -312,6 +312,15 @@ def test_cli_registered():
     assert main(["compare", "--results", "x"]) == 1  # one result set: a clear error, not a traceback
 
 
+def test_compare_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, tracktune.eval.compare, tracktune.eval.compare_command; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_reports_as_input_one_per_seed_and_notes():
     rng = np.random.default_rng(4)
     gt = {f"q{i}": np.column_stack([rng.uniform(20, 100, (25, 2)), rng.uniform(10, 30, (25, 2))]) for i in range(6)}

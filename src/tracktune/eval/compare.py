@@ -163,7 +163,7 @@ class Row:
     losses: int
     ties: int
 
-    def significant(self, alpha: float = 0.05) -> bool:
+    def significant(self) -> bool:
         """The CI excludes 0 (the bootstrap's verdict at its confidence level)."""
         return bool(self.ci[0] > 0 or self.ci[1] < 0)
 
