@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tracktune.errors import DataError, at_line
+from tracktune.files import atomic_write_text
 
 _SEPARATORS = re.compile(r"[,\t; ]+")
 
@@ -81,11 +82,6 @@ def read_boxes(path: str | Path) -> np.ndarray:
 
 def write_boxes(path: str | Path, boxes: np.ndarray, separator: str = ",", decimals: int | None = None) -> Path:
     """Write (N, 4) boxes one per line (NaN as `nan`); atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = (lambda v: f"{v:.{decimals}f}") if decimals is not None else (lambda v: format(v, ".10g") if np.isfinite(v) else "nan")
     lines = [separator.join(fmt(float(v)) for v in row) for row in np.asarray(boxes, dtype=np.float64)]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

@@ -27,7 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from PIL import Image  # matplotlib's dependency; reads the header only
+
+from tracktune.data.annotations import read_rows
+from tracktune.data.benchmarks.catalog import BENCHMARKS, layout_for_protocol, scored_by
+from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError, at_line
+from tracktune.eval.protocols import PROTOCOLS, get
+from tracktune.eval.report import evaluate, plot_curves
+from tracktune.eval.results import read_table, read_tracker_results
 
 _TWO_GT_FILES = (("visible.txt", "infrared.txt", False), ("groundTruth_v.txt", "groundTruth_i.txt", True))
 _ONE_GT_FILES = ("init.txt", "groundtruth.txt", "groundtruth_rect.txt")
@@ -35,22 +43,16 @@ _ONE_GT_FILES = ("init.txt", "groundtruth.txt", "groundtruth_rect.txt")
 TOOLKIT_TREE_PROTOCOLS = ("rgbt234", "rgbt210", "gtot", "lasher")
 # protocols whose overlaps are bounded by the frame size (the VOT toolkit's `bounded=True`)
 BOUNDED_PROTOCOLS = ("vot_lt",)
-DEFAULT_SPLITS = {"lasher": "test", "visevent": "test"}
-# split list files of a dataset root, used only when its benchmark module is not installed
-SPLIT_LISTS = {("lasher", "test"): "testingsetList.txt", ("lasher", "train"): "trainingsetList.txt",
-               ("visevent", "test"): "testlist.txt", ("visevent", "train"): "trainlist.txt"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tracktune.eval.protocols import PROTOCOLS
-
-    parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS), help="scoring protocol (BENCHMARKS.md)")
+    parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS), help="scoring protocol (tracktune.eval.protocols)")
     parser.add_argument("--gt", required=True, type=Path, help="dataset root, or a folder of <seq>.txt ground truths")
     parser.add_argument("--results", required=True, nargs="+", type=Path, metavar="DIR",
                         help="one folder (or TrackingNet .zip) per tracker, named by the folder")
     parser.add_argument("--sequences", type=Path, default=None, metavar="LIST",
                         help="text file listing the sequences to score (one name per line)")
-    parser.add_argument("--split", default=None, help="dataset split when --gt is a dataset root (lasher/visevent: test)")
+    parser.add_argument("--split", default=None, help="dataset split when --gt is a dataset root (default: the benchmark's eval_split in tracktune.data.benchmarks.catalog; lasher/visevent: test)")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"protocol", "sequences", "trackers"} instead of a table')
     parser.add_argument("--plots", type=Path, default=None, metavar="OUTDIR",
@@ -71,8 +73,6 @@ def read_ground_truth_file(path: str | Path, corners: bool = False) -> tuple[np.
     drops it and shifts every later frame, so no reading of it is safe). `corners=True`
     converts GTOT's `x1 y1 x2 y2` without +1 (`w = x2 - x1`, as its toolkit does).
     """
-    from tracktune.eval.results import read_table
-
     path = Path(path)
     rows = read_table(path)
     bad = [i for i, width in enumerate(rows.widths) if width != 4]
@@ -98,8 +98,6 @@ def read_ground_truth_file(path: str | Path, corners: bool = False) -> tuple[np.
 
 def _sequence_from_folder(folder: Path):
     """A `<seq>/` folder of a toolkit's ground-truth tree -> `Sequence` (notes in meta)."""
-    from tracktune.data.sequence import Sequence
-
     if not folder.is_dir():
         raise DataError(f"no ground-truth folder for sequence '{folder.name}': {folder} not found")
     for first, second, corners in _TWO_GT_FILES:
@@ -117,9 +115,6 @@ def _sequence_from_folder(folder: Path):
 
 
 def _read_flat_folder(gt: Path, names: list[str] | None, txt: list[Path]):
-    from tracktune.data.annotations import read_rows
-    from tracktune.data.sequence import Sequence
-
     wanted = names if names is not None else [p.stem for p in txt]
     sequences = []
     for name in wanted:
@@ -145,17 +140,14 @@ def _is_ground_truth_only_tree(subdirs: list[Path]) -> bool:
 
 def _benchmark_module(dataset: str):
     """The benchmark module reading `dataset`'s ground truth, or None if not installed."""
-    from tracktune.data.benchmarks import LOADERS
-
-    if dataset not in LOADERS or importlib.util.find_spec(LOADERS[dataset]) is None:
+    benchmark = BENCHMARKS.get(dataset)
+    if benchmark is None or importlib.util.find_spec(benchmark.loader) is None:
         return None
-    module = importlib.import_module(LOADERS[dataset])
+    module = importlib.import_module(benchmark.loader)
     return module if hasattr(module, "load_ground_truth") else None
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image  # matplotlib's dependency; reads the header only
-
     with Image.open(path) as image:
         return image.size
 
@@ -176,11 +168,13 @@ def _add_image_sizes(sequences, module, root: Path, split: str | None, has_frame
                 f"{seq.name}: no frames under {root}, so overlaps are not bounded by the image (the VOT toolkit bounds them)")
 
 
+def _eval_split(dataset: str) -> str | None:
+    return BENCHMARKS[dataset].eval_split if dataset in BENCHMARKS else None
+
+
 def load_ground_truth(gt: Path, protocol: str, names: list[str] | None = None, split: str | None = None):
     """`list[Sequence]` for `--gt` (the accepted layouts are in the module docstring).
     Notes about the files (skipped trailing blank lines) are in `seq.meta["notes"]`."""
-    from tracktune.eval.protocols import DATASETS
-
     gt = Path(gt)
     if not gt.is_dir():
         raise DataError(f"ground truth not found: {gt} (expected a dataset root or a folder of <seq>.txt files)")
@@ -188,14 +182,14 @@ def load_ground_truth(gt: Path, protocol: str, names: list[str] | None = None, s
     txt = sorted(p for p in gt.glob("*.txt"))
     if txt and not subdirs:
         return _read_flat_folder(gt, names, txt)
-    candidates = DATASETS.get(protocol, (protocol,))
+    candidates = tuple(b.name for b in scored_by(protocol)) or (protocol,)
     modules = [(d, m) for d, m in ((d, _benchmark_module(d)) for d in candidates) if m is not None]
     dataset, module = modules[0] if modules else (candidates[0], None)
     gt_only = _is_ground_truth_only_tree(subdirs)
     if protocol in TOOLKIT_TREE_PROTOCOLS and gt_only:
         module = None  # the toolkit's own files: read as the toolkit reads them
     if module is not None:
-        split = split if split is not None else DEFAULT_SPLITS.get(dataset)
+        split = split if split is not None else _eval_split(dataset)
         sequences = module.load_ground_truth(gt, split=split)
         if protocol in BOUNDED_PROTOCOLS:
             _add_image_sizes(sequences, module, gt, split, has_frames=not gt_only)
@@ -203,7 +197,8 @@ def load_ground_truth(gt: Path, protocol: str, names: list[str] | None = None, s
         if names is not None:
             folders = [gt / n for n in names]
         else:
-            listed = SPLIT_LISTS.get((dataset, split if split is not None else DEFAULT_SPLITS.get(dataset)))
+            lists = BENCHMARKS[dataset].split_lists if dataset in BENCHMARKS else {}
+            listed = lists.get(split if split is not None else _eval_split(dataset))
             listed_path = gt / listed if listed else None
             folders = [gt / n for n in _read_list(listed_path)] if listed_path and listed_path.is_file() else subdirs
         sequences = [_sequence_from_folder(f) for f in folders]
@@ -217,15 +212,11 @@ def load_ground_truth(gt: Path, protocol: str, names: list[str] | None = None, s
 
 
 def main(args: argparse.Namespace) -> int:
-    from tracktune.eval.protocols import get
-    from tracktune.eval.report import evaluate, plot_curves
-    from tracktune.eval.results import PROTOCOL_LAYOUTS, read_tracker_results
-
     protocol = get(args.protocol)
     names = _read_list(args.sequences) if args.sequences is not None else None
     sequences = load_ground_truth(args.gt, protocol.name, names, args.split)
     seq_names = [s.name for s in sequences]
-    layout = PROTOCOL_LAYOUTS.get(protocol.name, "plain")
+    layout = layout_for_protocol(protocol.name)
     results, notes = {}, {}
     for folder in args.results:
         name = folder.resolve().stem if folder.suffix.lower() == ".zip" else folder.resolve().name
