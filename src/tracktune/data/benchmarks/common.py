@@ -18,10 +18,6 @@ from tracktune.errors import DataError, at_line
 CONDITIONS_FILE = "conditions.json"
 
 
-def reader_for(reader: TreeReader | None, root: str | Path) -> TreeReader:
-    return reader if reader is not None else TreeReader(root)
-
-
 def check_split(dataset: str, split: str | None, known: tuple[str, ...]) -> str | None:
     """`split` unchanged when it is one of `known` (or None: every sequence); else an error."""
     if split is not None and split not in known:
@@ -110,12 +106,6 @@ def read_name_list(reader: TreeReader, path: Path) -> list[str]:
 def frame_count_error(sequence_dir: Path, what: dict[str, int]) -> DataError:
     counts = ", ".join(f"{k}: {v}" for k, v in what.items())
     return DataError(f"{sequence_dir}: frame counts differ ({counts})")
-
-
-def require_dir(reader: TreeReader, path: Path, dataset: str) -> Path:
-    if not reader.is_dir(path):
-        raise DataError(f"{dataset}: directory not found: {path}")
-    return path
 
 
 def read_conditions(reader: TreeReader, root: Path) -> dict[str, dict]:

@@ -47,12 +47,6 @@ def read_ground_truth(sequence_dir: str | Path) -> np.ndarray:
     return read_xywh(TreeReader(sequence_dir), sequence_dir / "groundtruth.txt")
 
 
-def read_cover(sequence_dir: str | Path) -> np.ndarray:
-    """`cover.label` of one sequence folder -> (N,) int 0..8 (the AO protocol's frame filter)."""
-    sequence_dir = Path(sequence_dir)
-    return read_flags(TreeReader(sequence_dir), sequence_dir / "cover.label")
-
-
 def read_meta_info(reader: TreeReader, path: Path) -> dict[str, str]:
     """`meta_info.ini`: `key: value` lines (the `[METAINFO]` header skipped)."""
     info = {}
