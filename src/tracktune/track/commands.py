@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from tracktune.config import ExperimentConfig, from_dict, load_config, merge_overrides, to_dict
+from tracktune.data.benchmarks import load, loader
 from tracktune.data.benchmarks.catalog import BENCHMARKS
 from tracktune.errors import DataError
 from tracktune.files import atomic_write_text
@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def track_config_for(checkpoint_config, config_path, overrides):
     """The TrackConfig: CONFIG's (or the checkpoint's) track section with `--set` applied."""
+    # part of the command boundary: yaml loads here, not in `tracktune --help`
+    from tracktune.config import ExperimentConfig, from_dict, load_config, merge_overrides, to_dict
+
     if config_path is not None:
         return load_config(config_path, overrides).track
     return from_dict(ExperimentConfig, merge_overrides(to_dict(checkpoint_config), overrides)).track
@@ -51,7 +54,6 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from tracktune.data.benchmarks import load, loader
     from tracktune.eval.results import write_results
     from tracktune.runs import load_tracker_model
     from tracktune.track.runner import BatchedRunner

@@ -112,7 +112,7 @@ def draw(frame_rgb, box, score, index: int):
 def main(args: argparse.Namespace) -> int:
     # the command boundary: torch and the model load here, so `tracktune --help` stays fast
     import torch
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm.auto imports asyncio: 40 ms
 
     from tracktune.runs import load_tracker_model
     from tracktune.track.tracker import Tracker
