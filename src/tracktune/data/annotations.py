@@ -40,12 +40,7 @@ def read_rows(path: str | Path, columns: int | None = None, min_columns: int | N
             NaN to the widest line) - e.g. VOT files mixing 4-value boxes and 8-value polygons.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"annotation file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a text file ({exc})") from exc
+    text = read_text(path, "annotation file")
     rows: list[list[float]] = []
     blank: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -70,6 +65,17 @@ def read_rows(path: str | Path, columns: int | None = None, min_columns: int | N
     for i, r in enumerate(rows):
         table[i, : len(r)] = r
     return Rows(values=table, blank=blank, path=path, widths=[len(r) for r in rows])
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """The text of a UTF-8 file (a byte-order mark dropped); a DataError naming `path` when
+    it is missing or not text."""
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text file ({exc})") from exc
 
 
 def read_boxes(path: str | Path) -> np.ndarray:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.annotations import Rows, read_rows, write_boxes
+from tracktune.data.annotations import Rows, read_rows, read_text, write_boxes
 from tracktune.data.benchmarks.catalog import RESULT_LAYOUTS as LAYOUTS
 from tracktune.errors import DataError, at_line
 from tracktune.eval.protocols import Prediction
@@ -51,12 +51,7 @@ def read_table(path: str | Path) -> Rows:
     goes through `annotations.read_rows`, which names the file and line at fault.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a text file ({exc})") from exc
+    text = read_text(path)
     body = text.translate(_TO_SPACE).rstrip()
     if body:
         n_body = body.count("\n") + 1

@@ -121,3 +121,19 @@ def read_conditions(reader: TreeReader, root: Path) -> dict[str, dict]:
     if not isinstance(sequences, dict):
         raise DataError(f"{path}: expected an object with a 'sequences' object")
     return sequences
+
+
+def read_key_values(reader: TreeReader, path: Path, separator: str, skip: str) -> dict[str, str]:
+    """`key<separator>value` lines -> {key: value} (both stripped; the first separator splits).
+    Blank lines and lines starting with `skip` (a comment or section mark) are passed over; any
+    other line without the separator is an error naming it."""
+    pairs = {}
+    for number, line in enumerate(reader.text(path).splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(skip):
+            continue
+        if separator not in stripped:
+            raise DataError(at_line(path, number, f"expected key{separator}value, got {stripped!r}"))
+        key, value = stripped.split(separator, 1)
+        pairs[key.strip()] = value.strip()
+    return pairs
