@@ -44,7 +44,11 @@ SPLIT_LISTS = {("lasher", "test"): "testingsetList.txt", ("lasher", "train"): "t
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tracktune.eval.protocols import PROTOCOLS
 
-    parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS), help="scoring protocol (BENCHMARKS.md)")
+    parser.add_argument("--protocol", required=True, help=f"scoring protocol: {', '.join(sorted(PROTOCOLS))} "
+                        "(`tracktune.eval.protocols`; each one's describe() states its conventions)")
+    parser.add_argument("--toolkit-version", default=None, metavar="V",
+                        help="vot-toolkit release whose conventions apply where releases differ "
+                        "(vot_lt: 0.5, the default, or 0.9)")
     parser.add_argument("--gt", required=True, type=Path, help="dataset root, or a folder of <seq>.txt ground truths")
     parser.add_argument("--results", required=True, nargs="+", type=Path, metavar="DIR",
                         help="one folder (or TrackingNet .zip) per tracker, named by the folder")
@@ -221,7 +225,7 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.eval.report import evaluate, plot_curves
     from tracktune.eval.results import PROTOCOL_LAYOUTS, read_tracker_results
 
-    protocol = get(args.protocol)
+    protocol = get(args.protocol, getattr(args, "toolkit_version", None))
     names = _read_list(args.sequences) if args.sequences is not None else None
     sequences = load_ground_truth(args.gt, protocol.name, names, args.split)
     seq_names = [s.name for s in sequences]

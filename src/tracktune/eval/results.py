@@ -1,6 +1,6 @@
 """Tracker result files in each benchmark's official layout: find, read, write.
 
-Layouts (BENCHMARKS.md "Result files"):
+Layouts:
 - `plain`: `<dir>/<seq>.txt`, one `x,y,w,h` per line (LasHeR, RGBT, VisEvent, OTB,
   LaSOT, TrackingNet; pytracking's tab-separated files read the same). Lines of 8
   values are corner polygons (RGBT234 / GTOT trackers write them).
@@ -18,10 +18,11 @@ invalid box (LasHeR / LaSOT: the previous frame's box) - and trailing blank line
 dropped; both are said in the notes `read_tracker_results` returns for the report.
 
 A results file with fewer or more lines than the ground truth is the protocol's business
-(`Protocol.length_policy`, BENCHMARKS.md): the MATLAB toolkits (lasher, lasot, visevent)
-ignore extra lines and cannot score a short file; the `rgbt`-style toolkits (rgbt234,
-rgbt210, gtot) score the common prefix; the got10k, OTB, TrackingNet and VOT analyses
-require equal lengths. Every cut is said in the report's notes.
+(`Protocol.length_policy`): the MATLAB toolkits (lasher, lasot, visevent) ignore extra
+lines and cannot score a short file; the `rgbt`-style toolkits (rgbt234, rgbt210, gtot)
+score the common prefix; the TrackingNet server cuts a long file and fails a short one's
+missing frames; the got10k, OTB and VOT analyses require equal lengths. Every cut is said
+in the report's notes.
 """
 
 from __future__ import annotations
@@ -115,8 +116,11 @@ def read_result_file(path: str | Path) -> tuple[Prediction, list[str]]:
 
 
 def read_confidence_file(path: str | Path) -> np.ndarray:
-    """A VOT `.value` file: one number per line; an empty line (the initialisation frame)
-    is NaN, which passes no threshold and is dropped from the pooled scores."""
+    """A VOT `.value` file: one number per line. An empty line (the toolkit writes one for
+    the initialisation frame) is confidence 0, as vot-toolkit reads it (`Trajectory.read`
+    keeps no value for the frame, and the long-term analysis takes
+    `properties(i).get("confidence", 0)`): it joins the threshold pool. A `nan` line is
+    NaN (dropped from the pool, passes no threshold), as the toolkit's `float("nan")`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"confidence file not found: {path}")
@@ -124,7 +128,7 @@ def read_confidence_file(path: str | Path) -> np.ndarray:
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         text = line.strip().strip(",")
         if not text:
-            out.append(np.nan)
+            out.append(0.0)
             continue
         try:
             out.append(float(text))
