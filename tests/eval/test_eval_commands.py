@@ -19,6 +19,7 @@ JSON_METRICS = {
     "lasher": ["PR", "NPR", "SR"], "rgbt234": ["MPR", "MSR"], "gtot": ["MPR", "MSR"], "otb": ["AUC", "P"],
     "lasot": ["AUC", "P", "NP"], "visevent": ["AUC", "P", "NP"], "vot_lt": ["F", "Pr", "Re"],
     "got10k": ["AO", "SR50", "SR75"], "trackingnet": ["AUC", "P", "NP", "P@20px"], "rgbt210": ["PR", "SR"],
+    "vot_multistart": ["EAO", "A", "R"],
 }
 
 
@@ -55,8 +56,11 @@ def test_every_protocol_publishes_the_issue_metric_names():
     for name, protocol in PROTOCOLS.items():
         assert protocol.metric_names == JSON_METRICS[name], name
         assert protocol.name == name and protocol.toolkit and protocol.notes
-        assert protocol.describe().startswith(f"protocol {name}: {protocol.toolkit}")
-    assert "precision: error < t over 51 values 0..25, reported at 5 px" in PROTOCOLS["gtot"].describe()
+        assert protocol.describe().startswith(f"protocol {name}: reproduces {protocol.toolkit}")
+        assert ".md" not in protocol.describe()  # conventions are stated, not cited from elsewhere
+    assert "precision: error < t over 51 values 0..25, reported as its value at 5 px" in PROTOCOLS["gtot"].describe()
+    for name in ("vot_lt", "vot_multistart"):  # the vot-toolkit version is named, and which is default
+        assert "vot-toolkit 0.5.3" in PROTOCOLS[name].toolkit and "default 0.5" in PROTOCOLS[name].describe()
 
 
 def test_json_output_has_exactly_the_issue_shape(tmp_path, capsys):
