@@ -19,7 +19,7 @@ JSON_METRICS = {
     "lasher": ["PR", "NPR", "SR"], "rgbt234": ["MPR", "MSR"], "gtot": ["MPR", "MSR"], "otb": ["AUC", "P"],
     "lasot": ["AUC", "P", "NP"], "visevent": ["AUC", "P", "NP"], "vot_lt": ["F", "Pr", "Re"],
     "got10k": ["AO", "SR50", "SR75"], "trackingnet": ["AUC", "P", "NP", "P@20px"], "rgbt210": ["PR", "SR"],
-    "vot_multistart": ["EAO", "A", "R"],
+    "vot_multistart": ["EAO", "A", "R"], "fe108": ["SR", "PR"],
 }
 
 

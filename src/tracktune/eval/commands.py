@@ -35,7 +35,7 @@ _ONE_GT_FILES = ("init.txt", "groundtruth.txt", "groundtruth_rect.txt")
 TOOLKIT_TREE_PROTOCOLS = ("rgbt234", "rgbt210", "gtot", "lasher")
 # protocols whose overlaps are bounded by the frame size (the VOT toolkit's `bounded=True`)
 BOUNDED_PROTOCOLS = ("vot_lt", "vot_multistart")
-DEFAULT_SPLITS = {"lasher": "test", "visevent": "test"}
+DEFAULT_SPLITS = {"lasher": "test", "visevent": "test", "fe108": "test"}
 # split list files of a dataset root, used only when its benchmark module is not installed
 SPLIT_LISTS = {("lasher", "test"): "testingsetList.txt", ("lasher", "train"): "trainingsetList.txt",
                ("visevent", "test"): "testlist.txt", ("visevent", "train"): "trainlist.txt"}

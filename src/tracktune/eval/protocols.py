@@ -483,6 +483,18 @@ PROTOCOLS: dict[str, Protocol] = {
         notes="as lasot; absent frames from absent_label.txt (1 = present)",
         **_MATLAB_LONG,
     ),
+    "fe108": Protocol(
+        name="fe108",
+        toolkit="the OTB / LaSOT MATLAB evaluation code that FE108's published SR / PR come from",
+        metrics=(("SR", "success"), ("PR", "precision")),
+        notes="as visevent without absent labels: pixel-inclusive IoU > t over 0:0.05:1 (SR: the mean of the "
+        "21 samples; FE108 papers also call it RSR), centre error <= 20 px (PR, also RPR); frame 1 set to GT; "
+        "invalid predictions take the previous box; GT rows with a coordinate <= 0 score IoU -1 / error -1; "
+        "extra result lines ignored, a short file refused. FE108's own MATLAB script is distributed outside "
+        "any package and was not available to cross-check: these are the conventions of the MATLAB code it "
+        "derives from",
+        **_MATLAB_LONG,
+    ),
     "otb": Protocol(
         name="otb",
         toolkit="the got10k toolkit's OTB experiment",

@@ -22,6 +22,7 @@ LOADERS: dict[str, str] = {
     "gtot": "tracktune.data.benchmarks.gtot",
     "vot_rgbd2022": "tracktune.data.benchmarks.vot_rgbd",
     "coesot": "tracktune.data.benchmarks.coesot",
+    "fe108": "tracktune.data.benchmarks.fe108",
     "lasot": "tracktune.data.benchmarks.lasot",
     "got10k": "tracktune.data.benchmarks.got10k",
     "trackingnet": "tracktune.data.benchmarks.trackingnet",
