@@ -595,8 +595,9 @@ PROTOCOLS: dict[str, Protocol] = {
         "thresholds <= 0), a 'nan' line as NaN; zero- or negative-size GT rows stay in the recall denominator. "
         "Toolkit version (toolkit_version, --toolkit-version): '0.5' (default; 0.5.0-0.5.3) scores a frame "
         "with an empty region 0; '0.9' (0.6.0-0.9.0) scores two empty regions (and any pair whose bounds "
-        "span one row or column) 1. Default 0.5 because the published DepthTrack and VOT-RGBD2021 numbers "
-        "were computed with the 0.5 toolkit (0.5.0 April 2021 to 0.5.3 March 2022; 0.6.0 is of May 2023)",
+        "span one row or column) 1. Default 0.5: by the toolkit's release dates (0.5.0 April 2021, 0.5.3 "
+        "March 2022, 0.6.0 May 2023) the published DepthTrack (2021) and VOT-RGBD2021 numbers were computed "
+        "with a 0.5 release",
     ),
     "vot_multistart": Protocol(
         name="vot_multistart",
@@ -615,9 +616,9 @@ PROTOCOLS: dict[str, Protocol] = {
         "A pools overlaps up to each run's failure over the sequences weighted by their progress, R the "
         "fraction of run frames before failure weighted by sequence length; EAO averages the runs' running "
         "mean overlap per position, a failed run continuing with 0 overlaps; results read in the toolkit's "
-        "layout (<tracker>/baseline/<seq>/<seq>_<anchor:08d>.txt or .bin). Toolkit version: '0.5' (default, "
-        "0.5.0-0.5.3: the VOT2022 challenge's release) scores frames with an empty region 0; '0.9' "
-        "(0.6.0-0.9.0) scores a frame where both are empty 1",
+        "layout (<tracker>/baseline/<seq>/<seq>_<anchor:08d>.txt or .bin). Toolkit version: '0.5' (default: "
+        "0.5.3, of March 2022, was the current release for the VOT2022 challenge; 0.6.0 is of May 2023) scores "
+        "frames with an empty region 0; '0.9' (0.6.0-0.9.0) scores a frame where both are empty 1",
     ),
 }
 

@@ -4,12 +4,13 @@ Layout: `<root>/list.txt` (sequence names), `<seq>/sequence` (a `key=value` prop
 file: `channels.color=color/%08d.jpg`, `channels.depth=depth/%08d.png`, `fps=...`),
 `<seq>/color/*.jpg` and `<seq>/depth/*.png` (16-bit millimetres; frames start at 1),
 `groundtruth.txt` (one region per line: `x,y,w,h`, an 8-value polygon, or NaN values where
-the target is absent), and per-frame `<tag>.tag` files (0/1 per line, e.g.
-`full-occlusion.tag`), which become per-frame bool attributes, and per-frame `<name>.value` files (the
-multistart stacks' `anchor.value`: > 0 forward anchor, < 0 backward anchor), which become
-`meta["values"][name]`; VOT-RGBD2022 is scored by the `vot_multistart` protocol. The frame folders come from
-the `sequence` file's channels when it names them; the folders are listed and sorted.
-Evaluation only (`split` None or "test").
+the target is absent), per-frame `<tag>.tag` files (0/1 per line, e.g.
+`full-occlusion.tag`), which become per-frame bool attributes, and per-frame `<name>.value`
+files (the multistart stacks' `anchor.value`: > 0 forward anchor, < 0 backward anchor),
+which become `meta["values"][name]`. The frame folders are those of the channels the
+`sequence` file names (color -> rgb, depth, ir -> thermal, so VOT-RGBT stacks read too;
+none named: color/ and depth/), listed and sorted. Evaluation only (`split` None or
+"test"); VOT-RGBD2022 is scored by the `vot_multistart` protocol.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 NAME = "vot_rgbd2022"
 SPLITS = ("test",)
-CHANNELS = {"color": "rgb", "depth": "depth"}
+CHANNELS = {"color": "rgb", "depth": "depth", "ir": "thermal"}  # the toolkit's channel names
+DEFAULT_CHANNELS = ("color", "depth")  # when the `sequence` file names none
 
 
 def load(root: str | Path, split: str | None = None) -> list[Sequence]:
@@ -83,10 +85,10 @@ def read_vot_sequence(reader: TreeReader, sequence_dir: Path, frames: bool = Tru
         properties = read_properties(reader, sequence_dir / "sequence")
     frame_lists = {}
     if frames:
-        for channel, modality in CHANNELS.items():
-            pattern = properties.get(f"channels.{channel}", f"{channel}/%08d")
+        named = {c: properties[f"channels.{c}"] for c in CHANNELS if f"channels.{c}" in properties}
+        for channel, pattern in (named or {c: f"{c}/%08d" for c in DEFAULT_CHANNELS}).items():
             folder = sequence_dir / Path(pattern).parent
-            frame_lists[modality] = reader.frames(folder)
+            frame_lists[CHANNELS[channel]] = reader.frames(folder)
         counts = {f"{m} frames": len(f) for m, f in frame_lists.items()}
         counts["groundtruth.txt lines"] = len(boxes)
         if len(set(counts.values())) > 1:
