@@ -1,6 +1,6 @@
 """COESOT (Tang et al., 2022): colour-event sequences from a DAVIS346 camera.
 
-Layout (per BENCHMARKS.md): `<seq>/<seq>_aps/frame%04d.bmp` (colour APS frames),
+Layout: `<seq>/<seq>_aps/frame%04d.bmp` (colour APS frames),
 `<seq>/<seq>_dvs/frame%04d.bmp` (event frames as stored), `groundtruth.txt`
 (comma-separated `x,y,w,h`), and the raw `<seq>.aedat4` stream where shipped
 (`meta["aedat4"]`). Sequences sit under `<root>/train/` and `<root>/test/` (`split`
