@@ -107,3 +107,32 @@ def run_stack(sequences, make_tracker: Callable[[], object], out: str | Path, **
     for sequence in sequences:
         written += run_sequence(sequence, make_tracker, out, **kwargs)
     return written
+
+
+def has_anchors(sequences) -> bool:
+    """Whether the sequences come from a multistart stack (an `anchor.value` per sequence)."""
+    return bool(sequences) and all("anchor" in (s.meta or {}).get("values", {}) for s in sequences)
+
+
+def run_command(args, model, track_config, sequences, device: str) -> int:
+    """`tracktune run` on a multistart stack: every anchor run of every sequence, written to
+    `<out>/baseline/<seq>/` (the toolkit workspace's `results/<tracker>/baseline/`), so
+    `tracktune evaluate --protocol vot_multistart --results <out>` names the tracker by
+    `<out>`; a `run.json` summary beside it."""
+    import json
+
+    from tracktune.track.tracker import Tracker
+
+    out = Path(args.out)
+    start = time.perf_counter()
+    written = run_stack(sequences, lambda: Tracker(model, track_config), out / "baseline",
+                        modality=RGB if args.rgb_only else "auto", skip_existing=False)
+    seconds = time.perf_counter() - start
+    summary = {"checkpoint": str(args.checkpoint), "dataset": args.dataset, "split": args.split,
+               "sequences": len(sequences), "runs": len(written), "seconds": round(seconds, 3),
+               "rgb_only": args.rgb_only, "device": device, "layout": "vot multistart (<out>/baseline/<seq>/)"}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{len(sequences)} sequences, {len(written)} anchor runs in {seconds:.1f} s -> {out / 'baseline'} "
+          f"(vot-toolkit multistart layout)")
+    return 0
