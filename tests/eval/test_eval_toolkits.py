@@ -331,3 +331,23 @@ def test_vot_lt_versions_differ_where_both_regions_are_empty():
     # x, y, w, h each rounded (half to even): 10.5 -> 10, 20.5 -> 20; the far edge 30 - 1
     half = np.array([[10.5, 10.5, 20.5, 20.5]])
     assert M.overlap_raster(half, gt[:1], (64, 48))[0] == 1.0
+
+
+def test_vot_lt_refuses_a_result_one_frame_short_or_long_as_the_toolkit_does(tmp_path):
+    """vot-toolkit's `calculate_overlaps` raises on lists of different lengths; so does vot_lt,
+    naming the file."""
+    calculate_overlap, Rectangle, Special = _vot()
+    from vot.region import RegionException
+    from vot.region.raster import calculate_overlaps
+
+    from tracktune.errors import DataError
+
+    gt = np.tile([10.0, 10, 20, 20], (6, 1))
+    seq = Sequence("s", {}, gt, meta={"image_size": (64, 48)})
+    for n in (5, 7):
+        pred = np.tile([11.0, 10, 20, 20], (n, 1))
+        with pytest.raises(RegionException):
+            calculate_overlaps([Rectangle(*b) for b in pred], [Rectangle(*b) for b in gt], (64, 48))
+        run = Prediction(pred, confidence=np.ones(n), source="T/s/s_001.txt")
+        with pytest.raises(DataError, match="T/s/s_001.txt"):
+            evaluate("vot_lt", [seq], {"T": {"s": run}})
