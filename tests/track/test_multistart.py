@@ -78,6 +78,9 @@ def test_runs_every_anchor_forward_and_backward_in_the_toolkit_layout(tmp_path, 
     assert len(first_forward) == len(gt0) - forward[0]
     inits = [i for kind, i in ReplayTracker.calls if kind == "init"]
     assert inits[: len(forward) + len(backward)] == list(forward) + list(backward)
+    start = ReplayTracker.calls.index(("init", int(backward[0])))
+    shown = [i for _, i in ReplayTracker.calls[start + 1: start + 1 + backward[0]]]
+    assert shown == list(range(backward[0] - 1, -1, -1))  # every earlier frame, in reverse
     # a second call keeps what is there (the toolkit's default without --force)
     assert run_stack(sequences, lambda: ReplayTracker(gt0, rng), out) == []
 

@@ -6,7 +6,9 @@ votchallenge/toolkit `vot/experiment/multistart.py` (`find_anchors`,
 `MultiStartExperiment.execute`) and `vot/analysis/multistart.py` (`AccuracyRobustness`,
 `AverageAccuracyRobustness`, `EAOCurves`, `compute_eao_partial`, `EAOCurve`, `EAOScore`),
 identical in this respect in 0.5.3 and 0.9.0; only the overlap of frames with an empty
-region differs between releases (`metrics.overlap_raster`, `version`).
+region differs between releases (`metrics.overlap_raster`, `version`). Not reproduced:
+0.9.0's ignore masks (a `_ignore` object in the sequence; the RGB-D and RGB-T stacks have
+none) and polygon / mask regions (VOT-RGBD and VOT-RGBT ground truth are rectangles).
 
 Conventions, in our words:
 
