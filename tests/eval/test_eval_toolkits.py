@@ -351,3 +351,38 @@ def test_vot_lt_refuses_a_result_one_frame_short_or_long_as_the_toolkit_does(tmp
         run = Prediction(pred, confidence=np.ones(n), source="T/s/s_001.txt")
         with pytest.raises(DataError, match="T/s/s_001.txt"):
             evaluate("vot_lt", [seq], {"T": {"s": run}})
+
+
+def test_vot_lt_reads_vot_toolkit_binary_trajectories(tmp_path):
+    """vot-toolkit 0.9.0 writes trajectories as `.bin` by default; `Trajectory.write` with a
+    confidence property (None on the initialisation frame: an empty line), read back by
+    tracktune, scores as the same boxes given in memory with that frame's confidence 0."""
+    _, Rectangle, Special = _vot()
+    from vot.tracker.results import Results, Trajectory
+    from vot.workspace.storage import LocalStorage
+
+    from tracktune.eval.results import read_tracker_results
+
+    rng = np.random.default_rng(9)
+    sequences, runs = _longterm_case(rng, n_seq=3)
+    expected = {}
+    for seq in sequences:
+        results = Results(LocalStorage(str(tmp_path / seq.name)))
+        expected[seq.name] = []
+        for k, (pred, conf) in enumerate(runs[seq.name], start=1):
+            trajectory = Trajectory(len(pred))
+            for i, box in enumerate(pred):
+                region = Special(1) if i == 0 else _toolkit_region(box, Rectangle, Special)
+                trajectory.set(i, region, {"confidence": None if i == 0 else float(conf[i])})
+            trajectory.write(results, f"{seq.name}_{k:03d}")
+            # float32 boxes on disk; NaN confidences stay NaN, the first frame's is 0
+            boxes = np.where(np.isfinite(pred), pred.astype(np.float32), np.nan).astype(np.float64)
+            expected[seq.name].append(Prediction(boxes, confidence=np.concatenate([[0.0], conf[1:]])))
+    assert list((tmp_path / sequences[0].name).glob("*_001.bin"))
+    read, _ = read_tracker_results(tmp_path, [s.name for s in sequences], layout="vot", confidences=True)
+    for name, predictions in expected.items():
+        for ours, theirs in zip(read[name], predictions):
+            np.testing.assert_array_equal(ours.boxes, theirs.boxes)
+            np.testing.assert_array_equal(ours.confidence, theirs.confidence)
+    assert (evaluate("vot_lt", sequences, {"T": read}).trackers["T"].metrics
+            == evaluate("vot_lt", sequences, {"T": expected}).trackers["T"].metrics)

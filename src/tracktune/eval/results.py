@@ -5,9 +5,9 @@ Layouts:
   LaSOT, TrackingNet; pytracking's tab-separated files read the same). Lines of 8
   values are corner polygons (RGBT234 / GTOT trackers write them).
 - `got10k`: `<dir>/<seq>/<seq>_001.txt` (runs `_002`, ...), plus `<seq>_time.txt`.
-- `vot`: `<dir>/<seq>_001.txt` or `<dir>/<seq>/<seq>_001.txt`, with
-  `<seq>_001_confidence.value`; a line of one number is a VOT status code (1 = init,
-  0 = lost), read as "no box".
+- `vot`: `<dir>/<seq>_001.txt` or `<dir>/<seq>/<seq>_001.txt` (or vot-toolkit's binary
+  `<seq>_001.bin`), with `<seq>_001_confidence.value`; a line of one number is a VOT status
+  code (1 = init, 0 = lost), read as "no box".
 
 Reading is tolerant (comma / tab / space / semicolon, blank lines, trailing commas, NaN)
 and strict about everything else: a line that is not numbers, or has a number of values
@@ -139,12 +139,20 @@ def read_confidence_file(path: str | Path) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _run_files(directory: Path, seq: str) -> list[Path]:
-    pattern = re.compile(re.escape(seq) + r"_(\d{3})\.txt$")
+def _run_files(directory: Path, seq: str, binary: bool = False) -> list[Path]:
+    """`<seq>_001.txt`, `_002`, ... in `<dir>/<seq>/` or `<dir>/`; with `binary`, also
+    vot-toolkit's binary `<seq>_001.bin` (its default since 0.6), a `.txt` of the same run
+    taking precedence as in the toolkit's `Trajectory.read`."""
+    pattern = re.compile(re.escape(seq) + (r"_(\d{3})\.(txt|bin)$" if binary else r"_(\d{3})\.txt$"))
     found = []
     for folder in (directory / seq, directory):
         if folder.is_dir():
-            found = sorted(p for p in folder.iterdir() if pattern.match(p.name))
+            by_run: dict[str, Path] = {}
+            for p in sorted(folder.iterdir()):
+                match = pattern.match(p.name)
+                if match and (match.group(1) not in by_run or p.suffix == ".txt"):
+                    by_run[match.group(1)] = p
+            found = [by_run[k] for k in sorted(by_run)]
             if found:
                 break
     return found
@@ -163,7 +171,7 @@ def find_runs(directory: str | Path, seq: str, layout: str = "plain") -> list[Pa
             raise DataError(f"no result file for sequence '{seq}' in {directory} (expected {candidates[0].name})")
         return found
     if layout in ("got10k", "vot"):
-        runs = _run_files(directory, seq)
+        runs = _run_files(directory, seq, binary=layout == "vot")
         if not runs:
             raise DataError(f"no result file for sequence '{seq}' in {directory} (expected {seq}_001.txt or {seq}/{seq}_001.txt)")
         return runs
@@ -198,7 +206,12 @@ def read_tracker_results(directory: str | Path, sequences: list[str], layout: st
     for seq in sequences:
         runs = []
         for path in find_runs(directory, seq, layout):
-            pred, run_notes = read_result_file(path)
+            if path.suffix == ".bin":
+                from tracktune.eval.multistart import read_trajectory_binary
+
+                pred, run_notes = Prediction(boxes=read_trajectory_binary(path), source=path), []
+            else:
+                pred, run_notes = read_result_file(path)
             notes.extend(run_notes)
             if confidences:
                 conf_path = path.with_name(path.stem + "_confidence.value")
