@@ -75,6 +75,8 @@ class DemoRecipe:
     adapt_lr: float = 1e-3
     lora_rank: int = 16
     window_influence: float = 0.45
+    # train.deterministic for every training stage: bitwise repeatable runs (slower)
+    deterministic: bool = False
 
     def pretrain_key(self) -> str:
         """Hash of what the pretrained RGB tracker depends on."""
@@ -85,6 +87,8 @@ class DemoRecipe:
 
         record = {k: getattr(self, k) for k in keys}
         record.update(demo_format=DEMO_FORMAT, synthetic_format=FORMAT)
+        if self.deterministic:  # keyed only when on, so the caches of default runs stay valid
+            record["deterministic"] = True
         return hashlib.sha1(json.dumps(record, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
@@ -112,6 +116,7 @@ def base_config(recipe: DemoRecipe, name: str, fusion: str, modality: str, steps
     t = config.train
     t.epochs, t.batch_size, t.lr, t.weight_decay, t.warmup_fraction = 1, recipe.batch_size, lr, 0.05, 0.05
     t.amp, t.device = "bf16", "cpu"
+    t.deterministic = recipe.deterministic
     t.checkpoint_every, t.log_every, t.keep_last = steps, max(1, steps // 20), 1
     config.lora.rank, config.lora.alpha = recipe.lora_rank, float(recipe.lora_rank)
     config.track.window_influence = recipe.window_influence
@@ -459,6 +464,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--adapt-steps", type=int, default=None, help="optimiser steps per method")
     parser.add_argument("--pretrain-steps", type=int, default=None, help="RGB pretraining steps")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="train every stage with train.deterministic (repeatable results, slower)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -471,5 +478,6 @@ def main(args: argparse.Namespace) -> int:
         recipe.adapt_steps = args.adapt_steps
     if args.pretrain_steps is not None:
         recipe.pretrain_steps = args.pretrain_steps
+    recipe.deterministic = bool(getattr(args, "deterministic", False))
     run_demo(recipe, parse_methods(args.methods), Path(args.out), progress=not args.no_progress)
     return 0
