@@ -144,7 +144,10 @@ def full_recipe_dual_branch(config):
 
 
 def srft_recipe(config):
-    """configs/tiny_srft.yaml's regularisation on the same dual-branch full fine-tuning."""
+    """SRFT's regularisation (as configs/tiny_srft.yaml: methods [full, srft], lambda_t 1) on the
+    same dual-branch full fine-tuning, except lambda_p: 300 here, ten times tiny_srft.yaml's 30
+    (the value the demo's figures were measured with), and a prior measured on at most 40
+    batches of 8 of the demo's training pairs (tiny_srft.yaml: 200 batches of 2)."""
     config = full_recipe_dual_branch(config)
     config.methods = ["full", "srft"]
     s = config.srft
@@ -203,7 +206,7 @@ def patrack_recipe(config):
 
 
 # method name -> how its adaptation config differs from the shared one (`rgb` trains nothing).
-# Each method issue adds its entry; every entry keeps the shared steps and batch, and trains on
+# A new method may add its entry; every entry keeps the shared steps and batch, and trains on
 # the RGB-T train split, except those whose data.modality is rgb: they train on the clean RGB
 # set (degraded by data.degrade) and track with RGB alone.
 METHOD_RECIPES: dict[str, Optional[Callable]] = {
