@@ -14,8 +14,6 @@ method registers for what it attaches (`Method.parameter_groups`: LoRA's "lora",
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -51,11 +49,7 @@ def count_step_flops(model, inputs: dict) -> float:
 
 
 def meta_model(config):
-    """The config's model with its methods applied, on the meta device: (model, methods).
-    PiSSA's SVD init (which needs real weights) is swapped for zero_b, which creates the same
-    parameters."""
-    if config.lora.init == "pissa":
-        config = dataclasses.replace(config, lora=dataclasses.replace(config.lora, init="zero_b"))
+    """The config's model with its methods applied, on the meta device: (model, methods)."""
     with torch.device("meta"):
         model = TrackerModel.from_config(config.model)
     return build_adapted_model(config, model)

@@ -108,6 +108,9 @@ def apply_lora(model: nn.Module, lora_config) -> nn.Module:
     init = {"lorat": True, "zero_b": True, "pissa": "pissa"}.get(lora_config.init)
     if init is None:
         raise ConfigError(f"lora.init: unknown {lora_config.init!r} (lorat, zero_b or pissa)")
+    if init == "pissa" and next(model.parameters()).device.type == "meta":
+        init = True  # PiSSA's SVD needs real weights; on the meta device (model-info counts) zero_b
+        # creates the same parameters
     pattern = target_pattern(list(lora_config.targets))
     if not any(re.fullmatch(pattern, name) and isinstance(m, nn.Linear) for name, m in model.named_modules()):
         raise ConfigError(f"lora: no Linear layer of the model matches targets {list(lora_config.targets)}")
