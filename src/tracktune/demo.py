@@ -35,6 +35,7 @@ import numpy as np
 
 from tracktune.cache import cache_home
 from tracktune.errors import ConfigError
+from tracktune.files import atomic_write_text
 
 DEMO_FORMAT = 1  # bump when the recipe's meaning changes (part of the pretraining cache key)
 PROTOCOL = "lasher"  # the synthetic RGB-T set is written in LasHeR's layout
@@ -262,7 +263,7 @@ def pretrain_rgb(recipe: DemoRecipe, clean_train: list, progress: bool = True) -
     tmp = folder / f".rgb_tracker.{os.getpid()}.safetensors"
     save_model_weights(model, tmp)
     os.replace(tmp, weights)
-    (folder / "recipe.json").write_text(json.dumps(dataclasses.asdict(recipe), indent=1, default=list) + "\n")
+    atomic_write_text(folder / "recipe.json", json.dumps(dataclasses.asdict(recipe), indent=1, default=list) + "\n")
     shutil.rmtree(run_dir, ignore_errors=True)
     return weights, time.perf_counter() - start, False
 
@@ -449,7 +450,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     plots = plot_curves(report, out / "plots")
     gif = night_gif(test, boxes, out / "night.gif")
     summary["wall_seconds"] = time.perf_counter() - start
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=list) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=list) + "\n")
     log("")
     log(table(summary))
     log("")
