@@ -1,4 +1,4 @@
-"""FCTL: the EANSDL loss against METHODS.md section 5 (and a brute-force loop), and the method."""
+"""FCTL: the EANSDL loss against a brute-force loop of its definition, and the method."""
 
 from __future__ import annotations
 
