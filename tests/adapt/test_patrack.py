@@ -30,7 +30,7 @@ from tracktune.model.fusion import TokenLayout
 from tracktune.model.tracker_model import TrackerModel
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
+CONFIGS = ROOT / "src" / "tracktune" / "configs"
 sys.path.insert(0, str(ROOT / "tests" / "train"))
 
 

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequences", nargs="+", metavar="SEQ", help="only these sequences")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
 
 
 def track_config_for(checkpoint_config, config_path, overrides):
@@ -54,10 +56,10 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.errors import DataError
     from tracktune.eval.results import write_results
     from tracktune.track.runner import BatchedRunner
-    from tracktune.runs import load_tracker_model
+    from tracktune.export.onnx import load_tracking_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_tracker_model(args.checkpoint, device=device)
+    model = load_tracking_model(args.checkpoint, args.backend, device=device)
     track_config = track_config_for(model.config, args.config, args.overrides)
     sequences = load(args.dataset, args.root, args.split, modality=model.config.data.modality)
     if args.sequences:
@@ -83,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
     summary = {"checkpoint": str(args.checkpoint), "dataset": args.dataset, "split": args.split,
                "sequences": len(results), "frames": frames, "seconds": round(seconds, 3),
                "frames_per_s": round(frames / seconds, 2) if seconds > 0 else None, "rgb_only": args.rgb_only,
-               "batch": args.batch, "device": device, "layout": layout}
+               "batch": args.batch, "device": device, "backend": args.backend, "layout": layout}
     (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"{len(results)} sequences, {frames} frames in {seconds:.1f} s ({summary['frames_per_s']} frames/s) "
           f"-> {out} ({layout} layout)")

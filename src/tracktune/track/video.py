@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boxes", metavar="OUT.txt", help="also write one x,y,w,h line per frame")
     parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's, or 30)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -126,10 +128,10 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.data.modalities import to_three_channel
     from tracktune.errors import DataError, TracktuneError
     from tracktune.track.tracker import Tracker
-    from tracktune.runs import load_tracker_model
+    from tracktune.export.onnx import load_tracking_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_tracker_model(args.checkpoint, device=device)
+    model = load_tracking_model(args.checkpoint, args.backend, device=device)
     tracker = Tracker(model, model.config.track)
     needs_aux = tracker.core.needs_aux
     if needs_aux and args.aux is None and not args.rgb_only:
