@@ -99,8 +99,11 @@ def overlap_continuous(pred: np.ndarray, gt: np.ndarray, bound=None) -> np.ndarr
 def overlap_raster(pred: np.ndarray, gt: np.ndarray, size=None) -> np.ndarray:
     """Per-frame overlap as the VOT toolkit rasterises rectangles.
 
-    Each box covers the pixels `round(x) .. round(x + w - 1)` (half to even, as Python's
-    `round`); both are clipped to the image `size = (width, height)` when given; a frame
+    Each box's x, y, w, h are first stored as float32 and rounded (half to even: vot-toolkit
+    0.9.0 `vot/region/raster.py` `_infer_meta` rasterises `np.round(rectangle._data)`), then
+    the box covers the pixels `x .. x + w - 1`, `y .. y + h - 1` of those integers (rounding
+    `x + w - 1` unrounded instead differs on fractional boxes: a 26.30-high box at y 32.29
+    covers rows 32..57, not 32..58); both are clipped to the image `size = (width, height)` when given; a frame
     where either box is empty (NaN: absent target or no prediction) scores 0, and so does
     one whose clipped union spans a single row or column (the toolkit's `>=` test).
     """
@@ -111,8 +114,8 @@ def overlap_raster(pred: np.ndarray, gt: np.ndarray, size=None) -> np.ndarray:
     g = np.where(empty[:, None], 0.0, g)
     bounds = []
     for b in (p, g):
-        bounds.append(np.stack([np.round(b[:, 0]), np.round(b[:, 1]),
-                                np.round(b[:, 0] + b[:, 2] - 1), np.round(b[:, 1] + b[:, 3] - 1)], axis=1))
+        r = np.round(b.astype(np.float32)).astype(np.float64)
+        bounds.append(np.stack([r[:, 0], r[:, 1], r[:, 0] + r[:, 2] - 1, r[:, 1] + r[:, 3] - 1], axis=1))
     (pl, pt, pr, pb), (gl, gt_, gr, gb) = bounds[0].T, bounds[1].T
     ul, ut = np.minimum(pl, gl), np.minimum(pt, gt_)
     ur, ub = np.maximum(pr, gr), np.maximum(pb, gb)

@@ -7,7 +7,8 @@ Layouts (BENCHMARKS.md "Result files"):
 - `got10k`: `<dir>/<seq>/<seq>_001.txt` (runs `_002`, ...), plus `<seq>_time.txt`.
 - `vot`: `<dir>/<seq>_001.txt` or `<dir>/<seq>/<seq>_001.txt`, with
   `<seq>_001_confidence.value`; a line of one number is a VOT status code (1 = init,
-  0 = lost), read as "no box".
+  0 = lost), read as "no box". The toolkit's binary trajectories (`<seq>_001.bin`, what
+  vot-toolkit 0.9 writes by default) read the same (`read_vot_binary`).
 
 Reading is tolerant (comma / tab / space / semicolon, blank lines, trailing commas, NaN)
 and strict about everything else: a line that is not numbers, or has a number of values
@@ -94,9 +95,53 @@ def _rows_to_boxes(path: Path, values: np.ndarray, widths: np.ndarray):
     return boxes, corners
 
 
-def read_result_file(path: str | Path) -> tuple[Prediction, list[str]]:
-    """One result file -> (`Prediction`, notes about blank lines)."""
+def read_vot_binary(path: str | Path) -> Prediction:
+    """A VOT toolkit binary trajectory (`<seq>_001.bin`, vot-toolkit >= 0.6's default) ->
+    `Prediction`. Layout (votchallenge/toolkit `vot/region/io.py`, `write_trajectory_binary`):
+    little-endian int16 version (1), uint32 count, then per frame a uint8 type and its values:
+    0 special (uint32 code; no box), 1 rectangle (4 float32 x, y, w, h), 2 polygon (uint16 n,
+    2n float32; its bounding box, the corners kept for n = 4). Masks (3) and points (4) are
+    not boxes: a `DataError` naming the frame."""
+    import struct
+
     path = Path(path)
+    data = path.read_bytes()
+    try:
+        version, count = struct.unpack_from("<hI", data, 0)
+        if version != 1:
+            raise DataError(f"{path}: VOT binary trajectory version {version}, expected 1")
+        offset = struct.calcsize("<hI")
+        boxes = np.full((count, 4), np.nan)
+        corners = None
+        for frame in range(count):
+            (kind,), offset = struct.unpack_from("<B", data, offset), offset + 1
+            if kind == 0:
+                offset += 4
+            elif kind == 1:
+                boxes[frame] = struct.unpack_from("<4f", data, offset)
+                offset += 16
+            elif kind == 2:
+                (n,), offset = struct.unpack_from("<H", data, offset), offset + 2
+                values = np.asarray(struct.unpack_from(f"<{2 * n}f", data, offset), dtype=np.float64)
+                offset += 8 * n
+                xs, ys = values[0::2], values[1::2]
+                boxes[frame] = [xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()]
+                if n == 4:
+                    corners = np.full((count, 8), np.nan) if corners is None else corners
+                    corners[frame] = values
+            else:
+                raise DataError(f"{path}: frame {frame + 1} holds a region of type {kind} (mask / point), not a box")
+    except struct.error as exc:
+        raise DataError(f"{path}: truncated VOT binary trajectory ({exc})") from None
+    return Prediction(boxes=boxes, corners=corners, source=path)
+
+
+def read_result_file(path: str | Path) -> tuple[Prediction, list[str]]:
+    """One result file -> (`Prediction`, notes about blank lines); a VOT `.bin` trajectory
+    is read by `read_vot_binary`."""
+    path = Path(path)
+    if path.suffix == ".bin":
+        return read_vot_binary(path), []
     rows = read_table(path)
     n_lines = len(rows.values) + len(rows.blank)
     # trailing blank lines are the editor's, not frames
@@ -134,7 +179,7 @@ def read_confidence_file(path: str | Path) -> np.ndarray:
 
 
 def _run_files(directory: Path, seq: str) -> list[Path]:
-    pattern = re.compile(re.escape(seq) + r"_(\d{3})\.txt$")
+    pattern = re.compile(re.escape(seq) + r"_(\d{3})\.(txt|bin)$")  # .bin: the VOT toolkit's binary form
     found = []
     for folder in (directory / seq, directory):
         if folder.is_dir():
