@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="also measure frames/s of onnxruntime vs PyTorch on this machine, in one run")
     onnx.add_argument("--batch", type=int, default=1, help="batch of the speed check (default 1)")
     onnx.add_argument("--rounds", type=int, default=20, help="timed rounds of the speed check (default 20)")
+    onnx.add_argument("--threads", type=int, default=None,
+                      help="CPU threads of both runtimes in the check (default torch's; a loaded machine measures "
+                           "fairer with 1)")
     onnx.add_argument("--tolerance", type=float, default=None,
                       help="fail when an output differs from PyTorch's by more than this")
     onnx.add_argument("--force", action="store_true", help="replace an existing MODEL.onnx")
@@ -46,6 +49,10 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} exists; pass --force to replace it")
     if args.batch < 1 or args.rounds < 1:
         raise ConfigError("--batch and --rounds must be at least 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
     model = load_tracker_model(args.checkpoint, device="cpu")
     export_onnx(model, out, args.precision, opset=args.opset or OPSET, source=str(args.checkpoint))
     sess = session(out)
