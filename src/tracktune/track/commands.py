@@ -5,7 +5,9 @@ in the benchmark's official layout (`tracktune.eval.results.write_results`), rea
 `tracktune evaluate`. The model comes from the checkpoint (its recorded config); the
 tracking settings from CONFIG's `track` section when given, else the checkpoint's, then
 `--set track.k=v`. `--rgb-only` feeds the RGB frame in place of the auxiliary one (issue 8:
-how much a tuned tracker still tracks on RGB alone).
+how much a tuned tracker still tracks on RGB alone). `--backend onnxruntime` tracks with a
+`tracktune export onnx` file given as `--checkpoint` (its config from the file's metadata),
+through the same crops and decoding (`tracktune.export.onnx.OnnxRuntimeModel`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.export.onnx import load_tracking_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = "cpu" if args.backend == "onnxruntime" else device  # onnxruntime's CPU provider
     model = load_tracking_model(args.checkpoint, args.backend, device=device)
     track_config = track_config_for(model.config, args.config, args.overrides)
     sequences = load(args.dataset, args.root, args.split, modality=model.config.data.modality)

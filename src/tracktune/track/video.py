@@ -4,7 +4,7 @@
 Input is a video file or a folder of frames (sorted by name). Writes the video with the box
 and score drawn (mp4v) and, with `--boxes`, one `x,y,w,h` line per frame (frame 1 = the
 given box). Without `--box` the box is drawn by hand (`cv2.selectROI`) where a display
-exists.
+exists. `--backend onnxruntime` tracks with a `tracktune export onnx` file as `--checkpoint`.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.export.onnx import load_tracking_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = "cpu" if args.backend == "onnxruntime" else device  # onnxruntime's CPU provider
     model = load_tracking_model(args.checkpoint, args.backend, device=device)
     tracker = Tracker(model, model.config.track)
     needs_aux = tracker.core.needs_aux
