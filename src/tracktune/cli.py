@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("tracktune.train.commands", "train a tracker: train CONFIG [--set k=v] [--resume RUN_DIR] [--out RUN_DIR]"),
     "run": ("tracktune.track.commands", "track a benchmark split and write official result files: run [CONFIG] --checkpoint CKPT --dataset NAME --out DIR"),
     "demo": ("tracktune.demo", "the end-to-end demo: pretrain an RGB tracker, adapt it to RGB-T, compare per condition"),
+    "configs": ("tracktune.config_commands", "the configs shipped with tracktune, one line each (any command takes their names)"),
+    "export": ("tracktune.export.commands", "deployment formats: export onnx --checkpoint RUN --out MODEL.onnx [--precision fp32|fp16|int8]"),
+    "vot": ("tracktune.vot.commands", "the VOT toolkit drives tracktune: vot stack NAME --out DIR | vot workspace --checkpoint RUN --stack STACK DIR"),
     "track": ("tracktune.track.video", "track one target through a video or frame folder: track --checkpoint CKPT --rgb VIDEO --box x,y,w,h --out OUT.mp4"),
 }
 

@@ -478,10 +478,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deterministic", action="store_true",
                         help="train every stage with train.deterministic (repeatable results, slower)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--recipe", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a DemoRecipe field, e.g. --recipe frames=20 --recipe test_sequences=14 "
+                             "(repeatable; a smaller demo for a slow machine)")
 
 
 def main(args: argparse.Namespace) -> int:
-    recipe = DemoRecipe()
+    from tracktune.config import from_dict, merge_overrides
+
+    recipe = from_dict(DemoRecipe, merge_overrides({}, getattr(args, "recipe", [])), "--recipe")
     for flag, value in (("--adapt-steps", args.adapt_steps), ("--pretrain-steps", args.pretrain_steps)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be at least 1, got {value}")

@@ -270,7 +270,7 @@ def test_model_info_counts_without_a_teacher_file():
     from tracktune.config import load_config
     from tracktune.model_stats import meta_model
 
-    config = load_config(REPO / "configs" / "fctl_lora_b224_rgbt.yaml")
+    config = load_config(REPO / "src" / "tracktune" / "configs" / "fctl_lora_b224_rgbt.yaml")
     assert config.model.pretrained is None
     model, methods = meta_model(config)
     fctl = [m for m in methods if m.name == "fctl"][0]
@@ -372,7 +372,7 @@ def test_shipped_configs_load():
     from tracktune.config import load_config
     from tracktune.data.degrade import parse_specs
 
-    root = Path(__file__).resolve().parents[2] / "configs"
+    root = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
     for name in ("fctl_lora_b224_rgbt.yaml", "tiny_fctl.yaml"):
         config = load_config(root / name)
         assert "fctl" in config.methods and "lora" in config.methods

@@ -29,7 +29,7 @@ from tracktune.model.fusion import TokenLayout
 from tracktune.model.tracker_model import TrackerModel
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
+CONFIGS = ROOT / "src" / "tracktune" / "configs"
 
 
 def small_config(design: str = "lorat", **patrack) -> ExperimentConfig:

@@ -428,7 +428,7 @@ def test_shipped_srft_configs_load_and_build():
     from tracktune.config import load_config
     from tracktune.model import build_model
 
-    root = Path(__file__).resolve().parents[2] / "configs"
+    root = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
     tiny, big, rgbt = (load_config(root / f"{n}.yaml") for n in ("tiny_srft", "srft_b256_rgbt", "tiny_rgbt"))
     for config in (tiny, big):
         assert config.methods == ["full", "srft"] and config.model.fusion == "dual_branch"

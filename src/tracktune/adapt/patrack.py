@@ -266,7 +266,7 @@ class PATrackStreamBlock(StreamBlock):
         new_aux = aux + residual(aux)
         if mda is not None:  # each stream gets the MDA of the other stream's normalised tokens
             terms = mda(torch.cat([norm(aux), norm(rgb)], dim=0), layout)
-            to_rgb, to_aux = terms.chunk(2, dim=0)
+            to_rgb, to_aux = terms[:rgb.shape[0]], terms[rgb.shape[0]:]  # not chunk(2): it fixes an ONNX batch
             new_rgb = new_rgb + block.drop_path(to_rgb)
             new_aux = new_aux + block.drop_path(to_aux)
         if mea is not None:

@@ -5,7 +5,9 @@ in the benchmark's official layout (`tracktune.eval.results.write_results`), rea
 `tracktune evaluate`. The model comes from the checkpoint (its recorded config); the
 tracking settings from CONFIG's `track` section when given, else the checkpoint's, then
 `--set track.k=v`. `--rgb-only` feeds the RGB frame in place of the auxiliary one (issue 8:
-how much a tuned tracker still tracks on RGB alone).
+how much a tuned tracker still tracks on RGB alone). `--backend onnxruntime` tracks with a
+`tracktune export onnx` file given as `--checkpoint` (its config from the file's metadata),
+through the same crops and decoding (`tracktune.export.onnx.OnnxRuntimeModel`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequences", nargs="+", metavar="SEQ", help="only these sequences")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
 
 
 def track_config_for(checkpoint_config, config_path, overrides):
@@ -55,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from tracktune.eval.results import write_results
-    from tracktune.runs import load_tracker_model
+    from tracktune.export.onnx import load_tracking_model
     from tracktune.track.runner import BatchedRunner
 
     loader(args.dataset)  # an unknown dataset is an error before the model loads
@@ -63,7 +67,8 @@ def main(args: argparse.Namespace) -> int:
     if args.split is None:
         args.split = benchmark.default_split
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_tracker_model(args.checkpoint, device=device)
+    device = "cpu" if args.backend == "onnxruntime" else device  # onnxruntime's CPU provider
+    model = load_tracking_model(args.checkpoint, args.backend, device=device)
     track_config = track_config_for(model.config, args.config, args.overrides)
     sequences = load(args.dataset, args.root, args.split, modality=model.config.data.modality)
     if args.sequences:
@@ -93,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     summary = {"checkpoint": str(args.checkpoint), "dataset": args.dataset, "split": args.split,
                "sequences": len(results), "frames": frames, "seconds": round(seconds, 3),
                "frames_per_s": round(frames / seconds, 2) if seconds > 0 else None, "rgb_only": args.rgb_only,
-               "batch": args.batch, "device": device, "layout": layout}
+               "batch": args.batch, "device": device, "backend": args.backend, "layout": layout}
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2) + "\n")
     print(f"{len(results)} sequences, {frames} frames in {seconds:.1f} s ({summary['frames_per_s']} frames/s) "
           f"-> {out} ({layout} layout)")

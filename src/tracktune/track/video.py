@@ -4,7 +4,7 @@
 Input is a video file or a folder of frames (sorted by name). Writes the video with the box
 and score drawn (mp4v) and, with `--boxes`, one `x,y,w,h` line per frame (frame 1 = the
 given box). Without `--box` the box is drawn by hand (`cv2.selectROI`) where a display
-exists.
+exists. `--backend onnxruntime` tracks with a `tracktune export onnx` file as `--checkpoint`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boxes", metavar="OUT.txt", help="also write one x,y,w,h line per frame")
     parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's, or 30)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -114,11 +116,12 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm  # tqdm.auto imports asyncio: 40 ms
 
-    from tracktune.runs import load_tracker_model
+    from tracktune.export.onnx import load_tracking_model
     from tracktune.track.tracker import Tracker
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_tracker_model(args.checkpoint, device=device)
+    device = "cpu" if args.backend == "onnxruntime" else device  # onnxruntime's CPU provider
+    model = load_tracking_model(args.checkpoint, args.backend, device=device)
     tracker = Tracker(model, model.config.track)
     needs_aux = tracker.core.needs_aux
     if needs_aux and args.aux is None and not args.rgb_only:
