@@ -13,7 +13,7 @@ from tracktune.config import ModelConfig, load_config
 from tracktune.errors import ConfigError
 from tracktune.model.inference import (GraphedForward, Int8Linear, PackedLinear, QKVAttention, cpu_packing_available,
                                        inference_copy, int8_available, prepare_for_inference, quantize_activation,
-                                       quantize_weight)
+                                       quantize_activation_eager, quantize_weight)
 from tracktune.model.tracker_model import TrackerModel
 from tracktune.model.vit import Attention
 
@@ -55,16 +55,17 @@ def test_quantize_weight_by_hand():
     assert q.tolist() == [[76, -127, 32], [32, 16, -127]]
 
 
-def test_quantize_activation_by_hand():
+@pytest.mark.parametrize("quantize", [quantize_activation, quantize_activation_eager])
+def test_quantize_activation_by_hand(quantize):
     rows = torch.tensor([[-1.0, 0.0], [2.0, 4.1]])
-    q, scale, zero_point = quantize_activation(rows)
+    q, scale, zero_point = quantize(rows)
     # range [-1, 4.1]: scale 5.1 / 255 = 0.02, zero point round(1 / 0.02) = 50
-    assert scale.item() == pytest.approx(0.02, rel=1e-6) and zero_point.item() == 50
+    assert float(scale) == pytest.approx(0.02, rel=1e-6) and int(zero_point) == 50
     assert q.dtype == torch.uint8
     assert q.tolist() == [[0, 50], [150, 255]]  # -1/0.02 + 50 = 0; 2/0.02 + 50 = 150; 4.1/0.02 + 50 = 255
     # an all-positive input still holds 0 exactly (range [0, max])
-    q, scale, zero_point = quantize_activation(torch.tensor([[1.0, 2.55]]))
-    assert zero_point.item() == 0 and q.tolist() == [[100, 255]]
+    q, scale, zero_point = quantize(torch.tensor([[1.0, 2.55]]))
+    assert int(zero_point) == 0 and q.tolist() == [[100, 255]]
 
 
 def needs_int8():

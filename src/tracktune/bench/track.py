@@ -86,10 +86,10 @@ def gemm_call(precision: str, m: int, k: int, n: int, repeats: int):
     import torch
 
     if precision == "int8":
-        from tracktune.model.inference import Int8Linear, quantize_activation
+        from tracktune.model.inference import Int8Linear, quantize_activation_eager
 
         linear = Int8Linear(torch.randn(n, k) * 0.02, torch.zeros(n), m)
-        rows, scale, zero_point = quantize_activation(torch.randn(m, k))
+        rows, scale, zero_point = quantize_activation_eager(torch.randn(m, k))
 
         def call() -> None:
             for _ in range(repeats):

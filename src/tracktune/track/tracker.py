@@ -16,6 +16,12 @@ implemented yet and raises).
 
 `Tracker` tracks one target; `BatchedRunner` (runner.py) runs many sequences with one
 forward pass per step through the same functions here, so both give the same boxes.
+
+The forward pass runs a prepared copy of the caller's model (`model.inference.inference_copy`)
+in `track.precision` (`tracktune.precision.resolve_track_precision`: auto = bf16 where the
+device computes bf16 natively; int8 on CPU by choice): weights already in that precision with
+packed oneDNN GEMMs on CPU, no autocast; the caller's model is never changed. On CUDA with
+`track.cuda_graphs`, batch-1 steps replay a captured CUDA graph (`GraphedForward`).
 """
 
 from __future__ import annotations
