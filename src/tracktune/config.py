@@ -185,7 +185,15 @@ class TrackConfig:
     search_factor: float = 4.0
     template_factor: float = 2.0
     online_template: bool = False
-    amp: Literal["none", "bf16", "fp16"] = "bf16"
+    # weights and kernels of the tracking model (`tracktune.precision.resolve_track_precision`):
+    # auto = bf16 where the device computes bf16 natively (else fp32 on CPU, fp16 on CUDA); int8
+    # (CPU) is opt-in. The tracker runs a prepared copy (`model.inference.inference_copy`).
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
+    # legacy name (autocast dtype, before track.precision): read only while precision is auto,
+    # none -> fp32, bf16 -> bf16, fp16 -> fp16; configs saved before precision existed set it
+    amp: Optional[Literal["none", "bf16", "fp16"]] = None
+    # CUDA only: batch-1 steps replay a captured CUDA graph of the forward (one launch per step)
+    cuda_graphs: bool = True
 
 
 @dataclass

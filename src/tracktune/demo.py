@@ -122,7 +122,7 @@ def base_config(recipe: DemoRecipe, name: str, fusion: str, modality: str, steps
     config.lora.rank, config.lora.alpha = recipe.lora_rank, float(recipe.lora_rank)
     config.track.window_influence = recipe.window_influence
     config.track.search_factor, config.track.template_factor = recipe.search_factor, recipe.template_factor
-    config.track.amp = "bf16"
+    config.track.precision = "bf16"
     return config
 
 

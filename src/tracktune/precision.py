@@ -34,3 +34,41 @@ def autocast_context(device: torch.device | str, amp: str):
     if dtype == torch.float16 and device_type != "cuda":
         raise ConfigError("amp fp16 needs a CUDA device; use bf16 on CPU")
     return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+# ---- tracking (inference) precisions -------------------------------------------------------
+
+# what `track.precision` names: the weights and kernels the tracker runs (model.inference)
+INFERENCE_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+TRACK_PRECISIONS = ("auto", *INFERENCE_PRECISIONS)
+# the legacy `track.amp` names (autocast over fp32 weights) -> the precision that replaces them
+AMP_TO_PRECISION = {"none": "fp32", "bf16": "bf16", "fp16": "fp16"}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """The CPU multiplies bf16 natively (AVX512-BF16 or AMX); without it oneDNN emulates bf16
+    and fp32 is faster."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_track_precision(precision: str, amp: str | None, device: torch.device | str) -> str:
+    """The precision a tracker runs in: `precision` unless it is "auto"; "auto" takes the legacy
+    `amp` when a config sets it, else bf16 on a CUDA device with bf16 (fp16 without) and on a
+    CPU with native bf16 (fp32 without). int8 is never chosen automatically: how much accuracy
+    it costs depends on the tracker (measure it with `tracktune run` + `tracktune evaluate`)."""
+    if precision not in TRACK_PRECISIONS:
+        raise ConfigError(f"track.precision must be one of {list(TRACK_PRECISIONS)}, not {precision!r}")
+    if amp is not None and amp not in AMP_TO_PRECISION:
+        raise ConfigError(f"track.amp must be one of {list(AMP_TO_PRECISION)}, not {amp!r}")
+    if precision != "auto":
+        return precision
+    if amp is not None:
+        return AMP_TO_PRECISION[amp]
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return "fp32"

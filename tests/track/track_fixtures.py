@@ -42,6 +42,7 @@ class StubModel(nn.Module):
         self.score_logits = torch.as_tensor(score_logits, dtype=torch.float32)
         self.boxes = torch.as_tensor(boxes, dtype=torch.float32)
         self.calls = []
+        self.eval()  # as load_tracker_model returns it: an fp32 eval model runs without a copy
 
     def forward(self, template_rgb, search_rgb, template_aux=None, search_aux=None, template_mask=None):
         self.calls.append({"search_rgb": search_rgb.clone(), "template_mask": template_mask.clone()})

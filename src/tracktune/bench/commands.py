@@ -12,6 +12,8 @@ import importlib
 # action -> (module, one-line help)
 ACTIONS: dict[str, tuple[str, str]] = {
     "inference": ("tracktune.bench.inference", "batch-1 tracking-step latency: merged vs base model, fp32 / bf16"),
+    "track": ("tracktune.bench.track", "end-to-end tracking FPS beside model-only FPS and GEMM throughput, "
+                                       "fp32 / bf16 / int8"),
 }
 
 

@@ -103,6 +103,8 @@ class CenterHead(nn.Module):
         ys = torch.arange(grid_h, dtype=torch.float32).view(grid_h, 1).expand(grid_h, grid_w)
         xs = torch.arange(grid_w, dtype=torch.float32).view(1, grid_w).expand(grid_h, grid_w)
         self.register_buffer("cell_index", torch.stack([xs, ys], dim=-1), persistent=False)  # (Gh, Gw, 2)
+        # a buffer, not a tensor built per call: no host-to-device copy in the forward (CUDA graphs)
+        self.register_buffer("grid_scale", torch.tensor([grid_w, grid_h], dtype=torch.float32), persistent=False)
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
@@ -119,7 +121,6 @@ class CenterHead(nn.Module):
         score_logits = self.tower("ctr", feature_map).float()[:, 0]  # (B, Gh, Gw)
         offset = self.tower("offset", feature_map).float().permute(0, 2, 3, 1)  # (B, Gh, Gw, 2)
         size = self.tower("size", feature_map).float().sigmoid().permute(0, 2, 3, 1)  # (B, Gh, Gw, 2)
-        scale = torch.tensor([grid_w, grid_h], dtype=torch.float32, device=offset.device)
-        centre = (self.cell_index.float() + offset) / scale
+        centre = (self.cell_index.float() + offset) / self.grid_scale.float()
         boxes = torch.cat([centre - size / 2, centre + size / 2], dim=-1)
         return {"score_logits": score_logits, "boxes": boxes}

@@ -98,8 +98,10 @@ def main(args: argparse.Namespace) -> int:
     summary = {"checkpoint": str(args.checkpoint), "dataset": args.dataset, "split": args.split,
                "sequences": len(results), "frames": frames, "seconds": round(seconds, 3),
                "frames_per_s": round(frames / seconds, 2) if seconds > 0 else None, "rgb_only": args.rgb_only,
-               "batch": args.batch, "device": device, "backend": args.backend, "layout": layout}
+               "batch": args.batch, "device": device, "backend": args.backend, "precision": runner.core.precision,
+               "layout": layout}
     atomic_write_text(out / "run.json", json.dumps(summary, indent=2) + "\n")
-    print(f"{len(results)} sequences, {frames} frames in {seconds:.1f} s ({summary['frames_per_s']} frames/s) "
+    print(f"{len(results)} sequences, {frames} frames in {seconds:.1f} s ({summary['frames_per_s']} frames/s, "
+          f"{runner.core.precision}) "
           f"-> {out} ({layout} layout)")
     return 0

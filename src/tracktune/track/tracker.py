@@ -16,19 +16,27 @@ implemented yet and raises).
 
 `Tracker` tracks one target; `BatchedRunner` (runner.py) runs many sequences with one
 forward pass per step through the same functions here, so both give the same boxes.
+
+The forward pass runs a prepared copy of the caller's model (`model.inference.inference_copy`)
+in `track.precision` (`tracktune.precision.resolve_track_precision`: auto = bf16 where the
+device computes bf16 natively; int8 on CPU by choice): weights already in that precision with
+packed oneDNN GEMMs on CPU, no autocast; the caller's model is never changed. On CUDA with
+`track.cuda_graphs`, batch-1 steps replay a captured CUDA graph (`GraphedForward`).
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from tracktune.boxes import clip_xywh, grid_touch_mask, xywh_to_xyxy, xyxy_to_xywh
 from tracktune.data.crops import CropTransform, crop_around, to_chw
 from tracktune.errors import ConfigError, DataError
+from tracktune.model.inference import GraphedForward, inference_copy
+from tracktune.precision import resolve_track_precision
 
 # the smallest box side (frame pixels) a prediction is clipped to
 MIN_BOX_SIZE = 1.0
@@ -86,11 +94,19 @@ class TrackingCore:
     def __init__(self, model, track_config) -> None:
         if track_config.online_template:
             raise ConfigError("track.online_template: the online template update is not implemented; set it false")
-        if track_config.amp not in ("none", "bf16", "fp16"):
-            raise ConfigError(f"track.amp: unknown value '{track_config.amp}' (none, bf16, fp16)")
-        self.model = model.eval()
         self.config = track_config
         self.device = next(model.parameters()).device
+        self.model = model
+        if isinstance(model, nn.Module):
+            self.precision = resolve_track_precision(track_config.precision, track_config.amp, self.device)
+            # the caller's model is left as it is; the forward runs a prepared copy (model.inference)
+            self.net = inference_copy(model, self.precision)
+        else:  # a deployed model (onnxruntime): it runs in the precision it was exported in
+            self.precision = model.precision
+            self.net = model
+        self.graphed = None
+        if self.device.type == "cuda" and track_config.cuda_graphs:
+            self.graphed = GraphedForward(self.net)
         self.needs_aux = bool(getattr(model.fusion_module, "needs_aux", False))
         self.window = hann_window(*model.search_grid)
 
@@ -127,14 +143,12 @@ class TrackingCore:
             search_aux = to_chw(search_aux)
         return to_chw(search_rgb), search_aux, transform
 
-    def _autocast(self):
-        if self.config.amp == "none":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     def forward(self, states: list[TargetState], searches: list) -> tuple[np.ndarray, np.ndarray]:
-        """One forward pass for len(states) targets -> (score_logits (B,Gh,Gw), boxes (B,Gh,Gw,4))."""
+        """One forward pass for len(states) targets -> (score_logits (B,Gh,Gw), boxes (B,Gh,Gw,4)).
+
+        Runs the prepared copy `self.net` in `self.precision` (weights and kernels of that
+        precision, no autocast); on CUDA with `track.cuda_graphs`, batch-1 steps replay a
+        captured CUDA graph (`model.inference.GraphedForward`), larger batches run eagerly."""
         device = self.device
         inputs = {
             "template_rgb": torch.stack([s.template_rgb for s in states]).to(device),
@@ -144,8 +158,9 @@ class TrackingCore:
         if self.needs_aux:
             inputs["template_aux"] = torch.stack([s.template_aux for s in states]).to(device)
             inputs["search_aux"] = torch.stack([s[1] for s in searches]).to(device)
-        with torch.inference_mode(), self._autocast():
-            out = self.model(**inputs)
+        run = self.graphed if self.graphed is not None and len(states) == 1 else self.net
+        with torch.inference_mode():
+            out = run(**inputs)
         return out["score_logits"].float().cpu().numpy(), out["boxes"].float().cpu().numpy()
 
     def step(self, states: list[TargetState], frames_rgb: list, frames_aux: list) -> list[tuple[np.ndarray, float]]:
