@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("tracktune.train.commands", "train a tracker: train CONFIG [--set k=v] [--resume RUN_DIR] [--out RUN_DIR]"),
     "run": ("tracktune.track.commands", "track a benchmark split and write official result files: run [CONFIG] --checkpoint CKPT --dataset NAME --out DIR"),
     "demo": ("tracktune.demo", "the end-to-end demo: pretrain an RGB tracker, adapt it to RGB-T, compare per condition"),
+    "study": ("tracktune.study", "the demo over N seeds: means, confidence intervals, significance, the methods' claims tested"),
     "track": ("tracktune.track.video", "track one target through a video or frame folder: track --checkpoint CKPT --rgb VIDEO --box x,y,w,h --out OUT.mp4"),
 }
 
