@@ -35,6 +35,15 @@ def test_micro_demo_writes_summary_plots_gif_and_caches_pretraining(tmp_path, mo
     assert (tmp_path / "out" / "night.gif").stat().st_size > 0
     assert list((tmp_path / "out" / "plots").glob("*.png"))
     assert any("lora" in line for line in lines)  # the table was printed
+    # what `tracktune compare` reads: per-sequence scores (with the conditions) and result folders
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert set(scores["per_sequence"]) == {"rgb", "lora"}
+    assert {"condition=clean", "condition=night"} <= set(scores["attributes"])
+    assert sorted(p.name for p in (tmp_path / "out" / "results").iterdir()) == ["lora", "rgb"]
+    assert len(list((tmp_path / "out" / "results" / "lora").glob("*.txt"))) == 2
+    from tracktune.cli import main
+
+    assert main(["compare", "--results", str(tmp_path / "out" / "scores.json"), "--baseline", "rgb", "--resamples", "100"]) == 0
 
     again = run_demo(micro_recipe(), ["rgb"], tmp_path / "out2", progress=False, log=lambda _: None)
     assert again["pretrain"]["cached"] is True

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model-info": ("tracktune.model.info", "parameters by group (total, trainable) and GFLOPs of a config's model"),
     "bench": ("tracktune.bench.commands", "speed benchmarks: bench inference CONFIG"),
     "evaluate": ("tracktune.eval.commands", "score result folders under a benchmark's official protocol"),
+    "compare": ("tracktune.eval.compare_command", "paired differences, bootstrap CIs and tests between trackers' result sets"),
     "train": ("tracktune.train.commands", "train a tracker: train CONFIG [--set k=v] [--resume RUN_DIR] [--out RUN_DIR]"),
     "run": ("tracktune.track.commands", "track a benchmark split and write official result files: run [CONFIG] --checkpoint CKPT --dataset NAME --out DIR"),
     "demo": ("tracktune.demo", "the end-to-end demo: pretrain an RGB tracker, adapt it to RGB-T, compare per condition"),

@@ -423,6 +423,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     from tracktune.data.benchmarks.synthetic import load
     from tracktune.data.pairs import PairSource
     from tracktune.eval import evaluate, plot_curves
+    from tracktune.eval.results import write_results
 
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -452,6 +453,11 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
                 for name in methods if models[name].fusion != "rgb"}  # an RGB model's would repeat its row
     attributes = {s.name: {"condition": s.attributes.get("condition", "unknown")} for s in test}
     report = evaluate(PROTOCOL, test, boxes, attributes=attributes)
+    # per-sequence scores and result files in LasHeR's layout, for `tracktune compare`
+    (out / "scores.json").write_text(report.to_json(per_sequence=True) + "\n")
+    for name, per_seq in boxes.items():
+        for seq_name, seq_boxes in per_seq.items():
+            write_results(out / "results" / name, seq_name, seq_boxes)
     summary = {"wall_seconds": 0.0, "methods": summarise(report, methods, trainable, seconds)}
     if rgb_only:
         rgb_only_report = evaluate(PROTOCOL, test, rgb_only)
@@ -483,7 +489,8 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
                                                              "twins (the condition's RGB degradation off)"
                                                              if any("clean_rgb" in m for m in summary["methods"].values())
                                                              else ""))
-    log(f"wrote {out / 'summary.json'}, {len(plots)} plots under {out / 'plots'}" + (f", {gif}" if gif else ""))
+    log(f"wrote {out / 'summary.json'}, {out / 'scores.json'} (per sequence; `tracktune compare --results` reads it), "
+        f"{len(plots)} plots under {out / 'plots'}" + (f", {gif}" if gif else ""))
     log(f"demo took {summary['wall_seconds']:.0f} s")
     return summary
 

@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None, help="dataset split when --gt is a dataset root (lasher/visevent: test)")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"protocol", "sequences", "trackers"} instead of a table')
+    parser.add_argument("--per-sequence", action="store_true",
+                        help='with --json: add "per_sequence" scores and "attributes" (what `tracktune compare` reads)')
     parser.add_argument("--plots", type=Path, default=None, metavar="OUTDIR",
                         help="write success / precision plots (and per-attribute ones) here")
 
@@ -234,7 +236,7 @@ def main(args: argparse.Namespace) -> int:
         results[name], notes[name] = read_tracker_results(folder, seq_names, layout, confidences=protocol.kind == "longterm")
     report = evaluate(protocol, sequences, results, notes)
     if args.json:
-        print(report.to_json())
+        print(report.to_json(per_sequence=args.per_sequence))
         for note in report.all_notes():  # stdout stays one JSON object
             print(f"note: {note}", file=sys.stderr)
     else:

@@ -62,15 +62,25 @@ class Report:
             for attr, names in self.attributes.items()
         }
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, per_sequence: bool = False) -> dict:
+        """`{"protocol", "sequences", "trackers"}`; `per_sequence=True` adds each tracker's
+        per-sequence values (`"per_sequence": {tracker: {seq: {metric: value}}}`) and the
+        attribute groups (`"attributes": {attribute: [seq, ...]}`), what `tracktune compare` reads."""
+        out = {
             "protocol": self.protocol.name,
             "sequences": len(self.sequence_names),
             "trackers": {name: {m: float(t.metrics[m]) for m in self.protocol.metric_names} for name, t in self.trackers.items()},
         }
+        if per_sequence:
+            from tracktune.eval.compare import report_scores
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+            out["per_sequence"] = {t: {s: {m: float(v) for m, v in values.items()} for s, values in scores.items()}
+                                   for t, scores in report_scores(self).items()}
+            out["attributes"] = {a: list(names) for a, names in self.attributes.items()}
+        return out
+
+    def to_json(self, per_sequence: bool = False) -> str:
+        return json.dumps(self.to_dict(per_sequence))
 
     def table(self) -> str:
         """The published style: percentages with one decimal (or fractions with three
