@@ -357,6 +357,16 @@ def table(summary: dict) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+def ci_table(summary: dict, baseline: str = "rgb") -> str:
+    """SR with its 95 % CI per method and the difference from `baseline` with its CI (paired
+    bootstrap over the test sequences, `tracktune.study.method_table`; one seed: the CIs
+    cover the choice of sequences, not training randomness)."""
+    from tracktune.study import condition_groups, method_table, pool
+
+    text, _ = method_table(pool([summary]), condition_groups(summary["test_sequences"]), baseline, resamples=2000)
+    return text + f"\nSR in %, [95 % CI] paired bootstrap over the test sequences (one seed); * the CI excludes 0"
+
+
 def night_gif(sequences, boxes: dict[str, dict[str, np.ndarray]], path: Path, max_frames: int = 60) -> Optional[Path]:
     """A GIF of one night test sequence: RGB (left) and thermal (right), ground truth in
     white, each tracker's box in its colour."""
@@ -483,6 +493,8 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=list) + "\n")
     log("")
     log(table(summary))
+    log("")
+    log(ci_table(summary))
     log("")
     log(f"SR / PR / NPR in %, LasHeR protocol, {len(test)} test sequences; RGB-only: the thermal input replaced "
         f"by RGB (the RGB skill an adapted tracker kept)" + ("; clean-RGB: RGB alone on the test sequences' clean "
