@@ -1,6 +1,6 @@
 """Typed experiment configuration: dataclasses <-> YAML, dotted overrides, validation.
 
-A YAML file sets any field of `ExperimentConfig`; `--set model.lora.rank=16` overrides one
+A YAML file sets any field of `ExperimentConfig`; `--set lora.rank=16` overrides one
 from the command line (the value is parsed as YAML). An unknown key is an error naming the
 key and the closest valid one; a value of the wrong type is an error naming the key. The
 resolved config is written beside every run (`save_config`).
@@ -11,7 +11,6 @@ Each section's dataclass sits here, grouped by the part of tracktune that reads 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from tracktune.errors import ConfigError
+from tracktune.files import atomic_write_text
+from tracktune.suggest import did_you_mean
 
 # --------------------------------------------------------------------------------------
 # Sections
@@ -209,11 +210,6 @@ class ExperimentConfig:
 # --------------------------------------------------------------------------------------
 
 
-def _suggest(key: str, valid: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -239,7 +235,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
-            raise ConfigError(f"{where}: {value!r} is not one of {choices}{_suggest(str(value), map(str, args))}")
+            raise ConfigError(f"{where}: {value!r} is not one of {choices}{did_you_mean(str(value), map(str, args))}")
         return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
@@ -290,7 +286,7 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in hints:
-            raise ConfigError(f"unknown config key '{path}'{_suggest(str(key), names)}")
+            raise ConfigError(f"unknown config key '{path}'{did_you_mean(str(key), names)}")
         kwargs[key] = _coerce(value, hints[key], path)
     return cls(**kwargs)
 
@@ -365,9 +361,4 @@ def load_config(path: str | Path | None = None, overrides: typing.Iterable[str] 
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically) and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -28,12 +28,16 @@ import json
 import os
 import re
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
+from tracktune.data.benchmarks import loader, resolve_root
+from tracktune.data.index_cache import TreeReader
 from tracktune.errors import DataError
 
 _AT_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<message>.*)$", re.S)
@@ -127,9 +131,6 @@ def numbering_gaps(paths) -> list[Path]:
 
 def _scan_sequences(name: str, root: Path, split: str | None, report: Report) -> list:
     """The loader's sequences; each sequence's error recorded rather than ending the check."""
-    from tracktune.data.benchmarks import loader
-    from tracktune.data.index_cache import TreeReader
-
     module = loader(name)
     scan = getattr(module, "scan", None)
     try:
@@ -224,8 +225,6 @@ def check_dataset(name: str, root: str | Path | None, split: str | None = None, 
     come back in sequence order) once the dataset has `PARALLEL_MIN_FRAMES` frames; None:
     every core.
     """
-    from tracktune.data.benchmarks import loader, resolve_root
-
     loader(name)  # an unknown name fails here, with a suggestion
     root = resolve_root(name, root)
     report = Report(name)
@@ -235,13 +234,9 @@ def check_dataset(name: str, root: str | Path | None, split: str | None = None, 
     workers = (os.cpu_count() or 1) if workers is None else workers
     progress = None
     if show_progress and read_frames:
-        from tqdm import tqdm
-
         progress = tqdm(total=total, desc=f"checking {name} frames", unit="frame", file=sys.stderr)
     try:
         if workers > 1 and read_frames and len(sequences) > 1 and total >= PARALLEL_MIN_FRAMES:
-            from concurrent.futures import ProcessPoolExecutor
-
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for sequence, part in zip(sequences, pool.map(_check_one, sequences, chunksize=4)):
                     for modality, count in part.frames.items():
