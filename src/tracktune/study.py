@@ -25,11 +25,11 @@ group of sequences, read against `MARGIN` (0.02 SR, the resolution the study is 
 - `no_loss`: holds when the CI's lower end is above -margin, refuted when its upper end is
   below -margin, else unresolved.
 
-Sizing (`power`): the half-width of the paired CI with S sequences and R seeds per side is
-about `1.96 * sqrt(sd_seq**2 / S + 2 * sd_run**2 / R)`, where `sd_seq` is the standard
-deviation over sequences of the seed-averaged paired difference times sqrt(R) (the
-within-run spread) and `sd_run` the standard deviation over seeds of a run's mean difference
-beyond what the sequences explain; `power` estimates both from a study and solves for S.
+Sizing (`power`, `variance_parts`): the paired difference's spread has three parts, a
+persistent sequence-by-method part (sd_int), a run-to-run part per sequence (sd_noise) and
+a run's shift of the whole mean (sd_run); the CI half-width with S sequences and R seeds
+per method is about `1.96 sqrt(sd_int^2 / S + sd_noise^2 / (R S) + sd_run^2 / R)`;
+`sequences_needed` solves it for S.
 """
 
 from __future__ import annotations
@@ -265,44 +265,49 @@ def claims_table(results: SequenceOf[Mapping]) -> str:
 
 
 def variance_parts(a_runs: list, b_runs: list, metric: str = "SR") -> dict:
-    """Per-sequence and per-run spread of the paired difference a - b, from R_a x S and
-    R_b x S score matrices (sequences in `a_runs[0]`'s order).
+    """The spread of the paired difference a - b, split in three, from runs paired by seed
+    (run k of each side trained with seed k; sequences in name order):
 
-    sd_seq: SD over sequences of d[s] (seed-averaged), scaled to one run per side:
-        sqrt(var_s(d) * R) with R the harmonic mean of R_a and R_b (with one run each, the
-        plain SD of the paired differences).
-    sd_run: the SD of one run's mean score beyond the sequences' share, pooled over the two
-        sides (0 when each side has one run: not estimable)."""
+    d_k[s] = a_k[s] - b_k[s], D_k = mean_s d_k[s];
+    sd_noise: the run-to-run part of one sequence's difference, var_s(d_j - d_k) / 2 averaged
+        over seed pairs (needs two seeds; 0 with one);
+    sd_int: the persistent sequence-by-method part, which more seeds do not average away:
+        mean_k var_s(d_k) - sd_noise**2 (with one seed it holds the whole per-sequence spread);
+    sd_run: a run's shift of the whole mean difference (training luck common to all
+        sequences), var_k(D_k) - sd_noise**2 / S, clipped at 0 (0 with one seed: unknown).
+    """
     seqs = sorted(a_runs[0])
+    if len(a_runs) != len(b_runs):
+        raise ConfigError(f"variance_parts: {len(a_runs)} runs against {len(b_runs)}; runs are paired by seed")
     a = np.array([[run[s][metric] for s in seqs] for run in a_runs], float)
     b = np.array([[run[s][metric] for s in seqs] for run in b_runs], float)
-    d = a.mean(axis=0) - b.mean(axis=0)
-    r = 2.0 / (1.0 / len(a) + 1.0 / len(b))  # R when both sides have R runs
-    sd_seq = float(np.std(d, ddof=1) * math.sqrt(r)) if len(seqs) > 1 else 0.0
-    run_var = []
-    for m in (a, b):
-        if len(m) > 1:
-            means = m.mean(axis=1)  # a run's mean over sequences
-            within = m - m.mean(axis=0, keepdims=True)  # run-by-sequence deviations
-            noise = float(np.var(within, ddof=1) / len(seqs))  # the part of a run mean's spread the sequences explain
-            run_var.append(max(0.0, float(np.var(means, ddof=1)) - noise))
-    sd_run = float(math.sqrt(np.mean(run_var))) if run_var else 0.0
-    return {"sequences": len(seqs), "runs": [len(a), len(b)], "diff": float(d.mean()),
-            "sd_seq": sd_seq, "sd_run": sd_run}
+    d = a - b  # R x S
+    runs, n = d.shape
+    total = float(np.mean(np.var(d, axis=1, ddof=1))) if n > 1 else 0.0
+    noise = 0.0
+    if runs > 1:
+        pairs = [(j, k) for j in range(runs) for k in range(j + 1, runs)]
+        noise = float(np.mean([np.var(d[j] - d[k], ddof=1) / 2.0 for j, k in pairs]))
+    interaction = max(0.0, total - noise)
+    run = max(0.0, float(np.var(d.mean(axis=1), ddof=1)) - noise / n) if runs > 1 else 0.0
+    return {"sequences": n, "runs": runs, "diff": float(d.mean()), "sd_total": math.sqrt(total),
+            "sd_int": math.sqrt(interaction), "sd_noise": math.sqrt(noise), "sd_run": math.sqrt(run)}
 
 
-def half_width(sd_seq: float, sd_run: float, sequences: int, runs: int, z: float = 1.96) -> float:
-    """Approximate 95 % half-width of the paired difference's CI with `runs` seeds per side."""
-    return z * math.sqrt(sd_seq ** 2 / (sequences * runs) + 2.0 * sd_run ** 2 / runs)
+def half_width(parts: Mapping, sequences: int, runs: int, z: float = 1.96) -> float:
+    """Approximate 95 % half-width of the mean paired difference over `sequences` sequences
+    and `runs` seeds per method: z sqrt(sd_int^2 / S + sd_noise^2 / (R S) + sd_run^2 / R)."""
+    return z * math.sqrt(parts["sd_int"] ** 2 / sequences + parts["sd_noise"] ** 2 / (runs * sequences)
+                         + parts["sd_run"] ** 2 / runs)
 
 
-def sequences_needed(sd_seq: float, sd_run: float, runs: int, target: float = MARGIN, z: float = 1.96) -> Optional[int]:
-    """The fewest sequences giving a half-width <= target with `runs` seeds per side (None:
-    the seed-to-seed spread alone exceeds the target at this many seeds)."""
-    room = (target / z) ** 2 - 2.0 * sd_run ** 2 / runs
+def sequences_needed(parts: Mapping, runs: int, target: float = MARGIN, z: float = 1.96) -> Optional[int]:
+    """The fewest sequences giving a half-width <= target with `runs` seeds per method (None:
+    the run-to-run shift alone exceeds the target at this many seeds)."""
+    room = (target / z) ** 2 - parts["sd_run"] ** 2 / runs
     if room <= 0:
         return None
-    return int(math.ceil(sd_seq ** 2 / (runs * room)))
+    return int(math.ceil((parts["sd_int"] ** 2 + parts["sd_noise"] ** 2 / runs) / room))
 
 
 # --------------------------------------------------------------------------------------
@@ -330,7 +335,7 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
                  ("full", "lora")):
         if a in pooled["rgbt"] and b in pooled["rgbt"]:
             parts = variance_parts(pooled["rgbt"][a], pooled["rgbt"][b])
-            parts["sequences_needed"] = {str(k): sequences_needed(parts["sd_seq"], parts["sd_run"], k) for k in (1, 3, 5)}
+            parts["sequences_needed"] = {str(k): sequences_needed(parts, k) for k in (1, 3, 5)}
             power[f"{a} - {b}"] = parts
     study = {"seeds": list(map(int, seeds)), "data_seed": data_seed, "baseline": baseline, "methods": numbers,
              "claims": claims, "power": power, "test_sequences": len(summaries[0]["test_sequences"]),
@@ -344,7 +349,8 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
         f"bootstrap over sequences crossed with the seeds; * the CI excludes 0 (vs {baseline})")
     log("\nclaims:\n" + claims_table(claims))
     for pair, parts in power.items():
-        log(f"power {pair}: sd over sequences {parts['sd_seq']:.3f}, sd over runs {parts['sd_run']:.3f}; sequences for "
+        log(f"power {pair}: sd sequence x method {parts['sd_int']:.3f}, run-to-run per sequence {parts['sd_noise']:.3f}, "
+            f"run shift {parts['sd_run']:.3f}; sequences for "
             f"a +-{MARGIN:g} CI with 1/3/5 seeds: " + ", ".join(str(v) for v in parts["sequences_needed"].values()))
     log(f"wrote {out / 'study.json'}; study took {study['wall_seconds']:.0f} s")
     return study
