@@ -337,13 +337,14 @@ def summarise(report, names: list[str], trainable: dict, seconds: dict) -> dict:
 
 
 def table(summary: dict) -> str:
-    """Plain-text table: one row per method, SR per condition (percent)."""
+    """Plain-text table: one row per method, SR per condition (percent). No timings: the same
+    seed on the same machine prints the same table (`timings` prints those)."""
     methods = summary["methods"]
     conditions = sorted({c for m in methods.values() for c in m["conditions"]},
                         key=lambda c: (c != "clean", c))
     twins = any("clean_rgb" in m for m in methods.values())
     head = ["method", "SR", "PR", "NPR"] + conditions + ["RGB-only SR"] + (["clean-RGB SR"] if twins else []) + [
-        "trainable", "train s"]
+        "trainable"]
     rows = []
     for name, m in methods.items():
         rgb_only = m.get("rgb_only")
@@ -351,10 +352,15 @@ def table(summary: dict) -> str:
                     + [f"{100 * m['conditions'][c]['SR']:.1f}" if c in m["conditions"] else "-" for c in conditions]
                     + [f"{100 * rgb_only['SR']:.1f}" if rgb_only else "-"]
                     + ([f"{100 * m['clean_rgb']['SR']:.1f}" if "clean_rgb" in m else "-"] if twins else [])
-                    + [f"{m['trainable_params']:,}", f"{m['train_seconds']:.0f}"])
+                    + [f"{m['trainable_params']:,}"])
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     line = lambda r: "  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def timings(summary: dict) -> str:
+    trained = [f"{name} {m['train_seconds']:.0f} s" for name, m in summary["methods"].items() if m["trainable_params"]]
+    return "training: " + (", ".join(trained) if trained else "none")
 
 
 def ci_table(summary: dict, baseline: str = "rgb") -> str:
@@ -495,6 +501,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     log(table(summary))
     log("")
     log(ci_table(summary))
+    log(timings(summary))
     log("")
     log(f"SR / PR / NPR in %, LasHeR protocol, {len(test)} test sequences; RGB-only: the thermal input replaced "
         f"by RGB (the RGB skill an adapted tracker kept)" + ("; clean-RGB: RGB alone on the test sequences' clean "
