@@ -362,7 +362,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
     parser.add_argument("--baseline", default="rgb", help="the method every other is compared with (default rgb)")
     parser.add_argument("--test-sequences", type=int, default=None,
-                        help="test sequences (a multiple of the 7 conditions; default the demo's)")
+                        help="test sequences, a multiple of the 7 conditions (as many more train the methods; "
+                             "default the demo's)")
     parser.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
     parser.add_argument("--adapt-steps", type=int, default=None, help="optimiser steps per method")
     parser.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples (default 4000)")
@@ -382,7 +383,9 @@ def main(args: argparse.Namespace) -> int:
         if args.test_sequences < n or args.test_sequences % n:
             raise ConfigError(f"--test-sequences must be a positive multiple of the {n} conditions, "
                               f"got {args.test_sequences}")
-        recipe.target_sequences += args.test_sequences - recipe.test_sequences
+        # as many training sequences as test ones: a split fraction whose period (2) is prime to
+        # the 7 cycled conditions, so both splits hold every condition
+        recipe.target_sequences = 2 * args.test_sequences
         recipe.test_sequences = args.test_sequences
     methods = parse_methods(args.methods)
     if args.baseline not in methods:

@@ -227,3 +227,16 @@ def test_pairs_take_the_twin_as_the_teacher_input(tmp_path):
             assert torch.equal(item[f"{role}_rgb_clean"], ref[f"{role}_rgb"])
             assert torch.equal(item[f"{role}_rgb"], plain[f"{role}_rgb"])  # the student still reads the night frame
             assert f"{role}_rgb_twin" not in item
+
+
+def test_a_split_in_step_with_the_conditions_is_reported():
+    seven = ["clean", "night", "fog", "occlusion", "distractors", "over_exposure", "fast_motion"]
+    specs = S.plan(196, 5, 0, conditions=seven, splits=(56, 140))
+    assert {s.condition for s in specs if s.split == "test"} == set(seven) - {"clean", "occlusion"}  # by hand
+    warnings = S.check_split_coverage(specs)
+    assert len(warnings) == 2 and "in step" in warnings[0]
+    for train, test in ((56, 56), (140, 140), (105, 35)):
+        specs = S.plan(train + test, 5, 0, conditions=seven, splits=(train, test))
+        assert S.check_split_coverage(specs) == []
+        for split in ("train", "test"):
+            assert {s.condition for s in specs if s.split == split} == set(seven)

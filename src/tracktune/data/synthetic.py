@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -60,6 +61,8 @@ from tracktune.data import degrade as D
 from tracktune.data.benchmarks.common import CONDITIONS_FILE
 from tracktune.data.modalities import OFF_COLOUR, ON_COLOUR
 from tracktune.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 from tracktune.suggest import did_you_mean
 
 CONDITIONS = ("clean", "night", "fog", "over_exposure", "occlusion", "fast_motion", "scale_change",
@@ -150,7 +153,29 @@ def plan(sequences: int, frames: int, seed: int, size=(320, 240), conditions=Non
         is_test = (index + 1) * n_test // sequences > index * n_test // sequences
         specs.append(SequenceSpec(f"s{index:04d}_{name}", index, name, severity, "test" if is_test else "train",
                                   int(rng.integers(2**62)), int(frames), (width, height), modality))
+    check_split_coverage(specs)
     return specs
+
+
+def check_split_coverage(specs: list[SequenceSpec]) -> list[str]:
+    """Warn (and return the warnings) where a split large enough to hold every condition
+    misses one: the even spread of the test indices can fall in step with the cycled
+    conditions (196 sequences, 140 test, 7 conditions: the test split holds 5 of them and
+    the training split the other 2). A warning, not an error: such plans existed before this
+    check; pick counts whose test fraction has a period prime to the number of conditions
+    (half the sequences, with 7 conditions)."""
+    names = sorted({s.condition for s in specs})
+    warnings = []
+    for split in ("train", "test"):
+        held = {s.condition for s in specs if s.split == split}
+        count = sum(1 for s in specs if s.split == split)
+        missing = [c for c in names if c not in held]
+        if missing and count >= len(names):
+            warnings.append(f"synthetic: with {len(specs)} sequences and {count} in the {split} split, the {split} "
+                            f"split holds no {', '.join(missing)} sequence (the test indices fall in step with the "
+                            f"{len(names)} cycled conditions); pick other counts, e.g. a test split of half the sequences")
+            logger.warning("%s", warnings[-1])
+    return warnings
 
 
 # --------------------------------------------------------------------------------------
