@@ -61,9 +61,9 @@ from tracktune.data import degrade as D
 from tracktune.data.benchmarks.common import CONDITIONS_FILE
 from tracktune.data.modalities import OFF_COLOUR, ON_COLOUR
 from tracktune.errors import ConfigError
+from tracktune.suggest import did_you_mean
 
 logger = logging.getLogger(__name__)
-from tracktune.suggest import did_you_mean
 
 CONDITIONS = ("clean", "night", "fog", "over_exposure", "occlusion", "fast_motion", "scale_change",
               "distractors", "out_of_view")
