@@ -18,7 +18,7 @@ from tracktune.errors import TracktuneError
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("tracktune.data.commands", "synthesise, show and check datasets"),
-    "model-info": ("tracktune.model.info", "parameters by group (total, trainable) and GFLOPs of a config's model"),
+    "model-info": ("tracktune.commands.model_info", "parameters by group (total, trainable) and GFLOPs of a config's model"),
     "bench": ("tracktune.bench.commands", "speed benchmarks: bench inference CONFIG"),
     "evaluate": ("tracktune.eval.commands", "score result folders under a benchmark's official protocol"),
     "compare": ("tracktune.eval.compare_command", "paired differences, bootstrap CIs and tests between trackers' result sets"),

@@ -43,7 +43,7 @@ class LoraConfig:
 
 @dataclass
 class SRFTConfig:
-    """SRFT significance regularisation (docs/methods.md#srft; adapt/srft.py)."""
+    """SRFT significance regularisation (docs/methods.md#srft; adapt/srft/)."""
 
     lambda_p: float = 1.0  # prior (steep-direction) strength
     lambda_t: float = 1.0  # transfer (gradient-significance) damping strength

@@ -12,25 +12,30 @@ Layout (docs/INTERFACES.md, "Run directory"): `RUN/checkpoints/step_XXXXXXX/` ho
 - `manifest.json`: step, epoch, the resolved config, the base-weights identity, versions and
   the files.
 
-A checkpoint directory is written under a temporary name and renamed into place, so a
-directory named `step_*` with a `manifest.json` is always complete; the manifest is written
-last. Loading never unpickles arbitrary objects.
+A checkpoint directory is written under a temporary name (`tracktune.files.temporary_dir`:
+files fsync'd, mode 0644, then one rename), so a directory named `step_*` with a
+`manifest.json` is always complete. Loading never unpickles arbitrary objects. Which methods
+the model carries, and how they are checked and applied, is `tracktune.adapt`'s business
+(`build_adapted_model`, `export_model`): this module names none.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from tracktune.adapt import build_adapted_model, export_model
+from tracktune.config import ExperimentConfig, from_dict
 from tracktune.errors import CheckpointError
+from tracktune.files import temporary_dir
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +85,6 @@ def frozen_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: Optional[dict] = None) -> None:
-    from safetensors.torch import save_file
-
     # safetensors refuses tensors sharing storage; clone those that do
     seen: set[int] = set()
     out = {}
@@ -96,26 +99,18 @@ def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: O
 def save_checkpoint(run_dir: str | Path, step: int, model: nn.Module, state: dict, manifest: dict,
                     keep_last: int = 3, include_frozen: bool = False) -> Path:
     """Write `checkpoints/step_XXXXXXX/` atomically and drop all but the last `keep_last`."""
-    root = Path(run_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / step_name(step)
-    tmp = root / f".{step_name(step)}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    files = [TRAINABLE_FILE, STATE_FILE]
-    _write_safetensors(trainable_state(model), tmp / TRAINABLE_FILE, {"step": str(step)})
-    if include_frozen:
-        frozen = frozen_state(model)
-        if frozen:
-            _write_safetensors(frozen, tmp / FROZEN_FILE, {"step": str(step)})
-            files.append(FROZEN_FILE)
-    torch.save(state, tmp / STATE_FILE)
-    manifest = dict(manifest, step=step, files=files, format=FORMAT_VERSION)
-    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    final = Path(run_dir) / CHECKPOINTS / step_name(step)
+    with temporary_dir(final) as tmp:
+        files = [TRAINABLE_FILE, STATE_FILE]
+        _write_safetensors(trainable_state(model), tmp / TRAINABLE_FILE, {"step": str(step)})
+        if include_frozen:
+            frozen = frozen_state(model)
+            if frozen:
+                _write_safetensors(frozen, tmp / FROZEN_FILE, {"step": str(step)})
+                files.append(FROZEN_FILE)
+        torch.save(state, tmp / STATE_FILE)
+        manifest = dict(manifest, step=step, files=files, format=FORMAT_VERSION)
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
     if keep_last and keep_last > 0:
         for old in list_checkpoints(run_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=False)
@@ -145,8 +140,6 @@ def load_weights(model: nn.Module, checkpoint: str | Path, strict: bool = True) 
     With `strict`, a tensor the model lacks, a shape mismatch or a trainable parameter the
     checkpoint lacks is a `CheckpointError`. Returns the names loaded.
     """
-    from safetensors.torch import load_file
-
     checkpoint = Path(checkpoint)
     tensors: dict[str, torch.Tensor] = {}
     for filename in (TRAINABLE_FILE, FROZEN_FILE):
@@ -193,8 +186,6 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 def config_of(checkpoint: Path) -> Any:
     """The resolved config a checkpoint was trained with (its manifest's copy)."""
-    from tracktune.config import ExperimentConfig, from_dict
-
     manifest = read_manifest(checkpoint)
     if "config" not in manifest:
         raise CheckpointError(f"{checkpoint / MANIFEST_FILE}: no config recorded")
@@ -202,19 +193,10 @@ def config_of(checkpoint: Path) -> Any:
 
 
 def build_training_model(config) -> tuple[nn.Module, list]:
-    """`build_model(config)` with each listed method's `prepare` applied; returns (model, methods)."""
-    from tracktune.adapt import METHODS
-    from tracktune.errors import ConfigError
-    from tracktune.model import build_model
-
-    unknown = [name for name in config.methods if name not in METHODS]
-    if unknown:
-        raise ConfigError(f"methods: unknown {unknown} (choose from {sorted(METHODS)})")
-    methods = [METHODS[name](config) for name in config.methods]
-    model = build_model(config)
-    for method in methods:
-        model = method.prepare(model)
-    return model, methods
+    """`build_model(config)` with the configured methods checked and applied; returns
+    (model, methods). (`tracktune.adapt.build_adapted_model`: the one place a method list is
+    built, for training, inference export and `model-info`.)"""
+    return build_adapted_model(config)
 
 
 def load_tracker_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -236,7 +218,6 @@ def load_tracker_model(path: str | Path, device: str | torch.device = "cpu") -> 
             logger.warning("%s: no frozen weights stored and no model.pretrained; %d frozen parameters keep the "
                            "seeded random init", checkpoint, len(frozen))
     load_weights(model, checkpoint)
-    for method in methods:
-        model = method.export(model)
+    model = export_model(model, methods)
     model.config = config
     return model.to(device).eval()

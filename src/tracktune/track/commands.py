@@ -74,6 +74,10 @@ def main(args: argparse.Namespace) -> int:
         sequences = [by_name[n] for n in args.sequences]
     if not sequences:
         raise DataError(f"dataset {args.dataset} split {args.split}: no sequences")
+    from tracktune.track import multistart
+
+    if multistart.has_anchors(sequences):  # a VOT short-term stack: one run per anchor
+        return multistart.run_command(args, model, track_config, sequences, device)
     runner = BatchedRunner(model, track_config, batch_size=args.batch, progress=not args.no_progress,
                            rgb_only=args.rgb_only)
     start = time.perf_counter()
