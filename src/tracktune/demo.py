@@ -208,6 +208,22 @@ def patrack_recipe(config):
     return config
 
 
+def patrack_matched_recipe(config):
+    """PATrack with wider adapters (mda 32, mea and ta 80): 308,704 trainable parameters on the
+    demo's tracker against LoRA's 312,965 (rank 16), for a comparison at matched size."""
+    config = patrack_recipe(config)
+    p = config.patrack
+    p.mda_dim, p.mea_dim, p.ta_dim = 32, 80, 80
+    return config
+
+
+def srft_rank_recipe(config):
+    """SRFT with the released code's transfer step (rank-based damping; adapt/srft/rank.py)."""
+    config = srft_recipe(config)
+    config.srft.transfer = "rank"
+    return config
+
+
 # method name -> how its adaptation config differs from the shared one (`rgb` trains nothing).
 # A new method may add its entry; every entry keeps the shared steps and batch, and trains on
 # the RGB-T train split, except those whose data.modality is rgb: they train on the clean RGB
@@ -222,6 +238,8 @@ METHOD_RECIPES: dict[str, Optional[Callable]] = {
     "lora+fctl": lora_fctl_recipe,
     "rgb-lora+aug": rgb_lora_aug_recipe,
     "rgb-lora+fctl": rgb_lora_fctl_recipe,
+    "patrack-matched": patrack_matched_recipe,
+    "srft-rank": srft_rank_recipe,
 }
 DEFAULT_METHODS = ("rgb", "lora")
 

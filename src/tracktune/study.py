@@ -78,6 +78,8 @@ CLAIMS = (
           "full", view="rgb_only"),
     Claim("b-rgbt", "... at equal RGB-T skill (SRFT loses no RGB-T SR to full fine-tuning)", "srft", "full",
           kind="no_loss"),
+    Claim("b-rank-rgb", "SRFT with the released transfer step keeps more RGB skill than full fine-tuning",
+          "srft-rank", "full", view="clean_rgb"),
     Claim("c-night", "FCTL improves night over the same training without EANSDL", "lora+fctl", "lora+aug",
           group="condition=night"),
     Claim("c-fog", "FCTL improves fog over the same training without EANSDL", "lora+fctl", "lora+aug",
