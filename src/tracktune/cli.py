@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "configs": ("tracktune.config_commands", "the configs shipped with tracktune, one line each (any command takes their names)"),
     "export": ("tracktune.export.commands", "deployment formats: export onnx --checkpoint RUN --out MODEL.onnx [--precision fp32|fp16|int8]"),
     "vot": ("tracktune.vot.commands", "the VOT toolkit drives tracktune: vot stack NAME --out DIR | vot workspace --checkpoint RUN --stack STACK DIR"),
+    "study": ("tracktune.study", "the demo over N seeds: means, confidence intervals, significance, the methods' claims tested"),
     "track": ("tracktune.track.video", "track one target through a video or frame folder: track --checkpoint CKPT --rgb VIDEO --box x,y,w,h --out OUT.mp4"),
 }
 

@@ -58,6 +58,11 @@ class SRFTConfig:
     coupled: bool = False  # also add the prior penalty to the loss (besides the decoupled step)
     decoupled: bool = True  # the post-step prior shrink
     cache_dir: Optional[str] = "~/.cache/tracktune/srft"  # null: never cache
+    # the transfer step: "proximal" (ours: damp by 1 + c T) or "rank" (the released code's: each
+    # non-head element keeps 1 - m of its step, m linear in the rank of its recent squared
+    # gradient over rank_range; adapt/srft/rank.py)
+    transfer: Literal["proximal", "rank"] = "proximal"
+    rank_range: list[float] = field(default_factory=lambda: [0.25, 0.65])  # m of the least / most sensitive element
 
 
 @dataclass

@@ -45,7 +45,9 @@ PROTOCOL = "lasher"  # the synthetic RGB-T set is written in LasHeR's layout
 class DemoRecipe:
     """Everything the demo's result depends on (the pretraining part keys its cache)."""
 
-    seed: int = 0
+    seed: int = 0  # training: initial weights, pair sampling, augmentation (and the data when data_seed is None)
+    data_seed: Optional[int] = None  # the synthetic sets (None: seed); the study fixes it and varies `seed`
+    twins: bool = True  # write the RGB-T set's clean twins (FCTL's teacher input, the clean-RGB forgetting test)
     frame_size: tuple[int, int] = (320, 240)
     frames: int = 80
     # RGB pretraining data: clean daylight sequences (their RGB only); many short sequences,
@@ -81,7 +83,7 @@ class DemoRecipe:
 
     def pretrain_key(self) -> str:
         """Hash of what the pretrained RGB tracker depends on."""
-        keys = ("seed", "frame_size", "pretrain_frames", "pretrain_sequences", "embed_dim", "depth", "num_heads", "patch_size",
+        keys = ("seed", "data_seed", "frame_size", "pretrain_frames", "pretrain_sequences", "embed_dim", "depth", "num_heads", "patch_size",
                 "template_size", "search_size", "search_factor", "template_factor", "center_jitter", "scale_jitter",
                 "batch_size", "pretrain_steps", "pretrain_lr")
         from tracktune.data.synthetic import FORMAT
@@ -206,6 +208,22 @@ def patrack_recipe(config):
     return config
 
 
+def patrack_matched_recipe(config):
+    """PATrack with wider adapters (mda 32, mea and ta 80): 308,704 trainable parameters on the
+    demo's tracker against LoRA's 312,965 (rank 16), for a comparison at matched size."""
+    config = patrack_recipe(config)
+    p = config.patrack
+    p.mda_dim, p.mea_dim, p.ta_dim = 32, 80, 80
+    return config
+
+
+def srft_rank_recipe(config):
+    """SRFT with the released code's transfer step (rank-based damping; adapt/srft/rank.py)."""
+    config = srft_recipe(config)
+    config.srft.transfer = "rank"
+    return config
+
+
 # method name -> how its adaptation config differs from the shared one (`rgb` trains nothing).
 # A new method may add its entry; every entry keeps the shared steps and batch, and trains on
 # the RGB-T train split, except those whose data.modality is rgb: they train on the clean RGB
@@ -220,6 +238,8 @@ METHOD_RECIPES: dict[str, Optional[Callable]] = {
     "lora+fctl": lora_fctl_recipe,
     "rgb-lora+aug": rgb_lora_aug_recipe,
     "rgb-lora+fctl": rgb_lora_fctl_recipe,
+    "patrack-matched": patrack_matched_recipe,
+    "srft-rank": srft_rank_recipe,
 }
 DEFAULT_METHODS = ("rgb", "lora")
 
@@ -233,12 +253,14 @@ def datasets(recipe: DemoRecipe, progress: bool = True) -> tuple[Path, Path]:
     """(clean RGB pretraining set, RGB-T target set), generated once into the cache."""
     from tracktune.data.benchmarks.synthetic import ensure
 
-    common = dict(frames=recipe.frames, seed=recipe.seed, size=recipe.frame_size, progress=progress)
+    data_seed = recipe.seed if recipe.data_seed is None else recipe.data_seed
+    common = dict(frames=recipe.frames, seed=data_seed, size=recipe.frame_size, progress=progress)
     clean = ensure(None, "thermal", sequences=recipe.pretrain_sequences, conditions=["clean"],
                    splits=(recipe.pretrain_sequences, 0),
-                   **{**common, "seed": recipe.seed + 1, "frames": recipe.pretrain_frames})
+                   **{**common, "seed": data_seed + 1, "frames": recipe.pretrain_frames})
     target = ensure(None, "thermal", sequences=recipe.target_sequences, conditions=list(recipe.conditions),
-                    splits=(recipe.target_sequences - recipe.test_sequences, recipe.test_sequences), **common)
+                    splits=(recipe.target_sequences - recipe.test_sequences, recipe.test_sequences),
+                    twins=recipe.twins or None, **common)
     return clean, target
 
 
@@ -298,6 +320,21 @@ def adapt(recipe: DemoRecipe, method: str, weights: Path, clean_train: list, tar
     return load_tracker_model(run_dir), result
 
 
+def clean_twins(sequences) -> list:
+    """The test sequences with their RGB frames replaced by their clean twins (the condition's
+    RGB degradation off; `rgb_clean`), or [] when the set was written without twins."""
+    from tracktune.data.sequence import RGB_CLEAN
+
+    if not sequences or not all(RGB_CLEAN in s.frames for s in sequences):
+        return []
+    return [dataclasses.replace(s, frames={**s.frames, "rgb": s.frames[RGB_CLEAN]}) for s in sequences]
+
+
+def per_sequence(report, names) -> dict:
+    """`{method: {sequence: {SR, PR, NPR}}}` of an evaluation report (what the study pools)."""
+    return {name: {seq: _metrics(values) for seq, values in report.per_sequence(name).items()} for name in names}
+
+
 def track(model, sequences, rgb_only: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
     from tracktune.track.runner import BatchedRunner
 
@@ -327,21 +364,40 @@ def summarise(report, names: list[str], trainable: dict, seconds: dict) -> dict:
 
 
 def table(summary: dict) -> str:
-    """Plain-text table: one row per method, SR per condition (percent)."""
+    """Plain-text table: one row per method, SR per condition (percent). No timings: the same
+    seed on the same machine prints the same table (`timings` prints those)."""
     methods = summary["methods"]
     conditions = sorted({c for m in methods.values() for c in m["conditions"]},
                         key=lambda c: (c != "clean", c))
-    head = ["method", "SR", "PR", "NPR"] + conditions + ["RGB-only SR", "trainable", "train s"]
+    twins = any("clean_rgb" in m for m in methods.values())
+    head = ["method", "SR", "PR", "NPR"] + conditions + ["RGB-only SR"] + (["clean-RGB SR"] if twins else []) + [
+        "trainable"]
     rows = []
     for name, m in methods.items():
         rgb_only = m.get("rgb_only")
         rows.append([name] + [f"{100 * m['overall'][k]:.1f}" for k in ("SR", "PR", "NPR")]
                     + [f"{100 * m['conditions'][c]['SR']:.1f}" if c in m["conditions"] else "-" for c in conditions]
-                    + [f"{100 * rgb_only['SR']:.1f}" if rgb_only else "-", f"{m['trainable_params']:,}",
-                       f"{m['train_seconds']:.0f}"])
+                    + [f"{100 * rgb_only['SR']:.1f}" if rgb_only else "-"]
+                    + ([f"{100 * m['clean_rgb']['SR']:.1f}" if "clean_rgb" in m else "-"] if twins else [])
+                    + [f"{m['trainable_params']:,}"])
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     line = lambda r: "  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def timings(summary: dict) -> str:
+    trained = [f"{name} {m['train_seconds']:.0f} s" for name, m in summary["methods"].items() if m["trainable_params"]]
+    return "training: " + (", ".join(trained) if trained else "none")
+
+
+def ci_table(summary: dict, baseline: str = "rgb") -> str:
+    """SR with its 95 % CI per method and the difference from `baseline` with its CI (paired
+    bootstrap over the test sequences, `tracktune.study.method_table`; one seed: the CIs
+    cover the choice of sequences, not training randomness)."""
+    from tracktune.study import condition_groups, method_table, pool
+
+    text, _ = method_table(pool([summary]), condition_groups(summary["test_sequences"]), baseline, resamples=2000)
+    return text + f"\nSR in %, [95 % CI] paired bootstrap over the test sequences (one seed); * the CI excludes 0"
 
 
 def night_gif(sequences, boxes: dict[str, dict[str, np.ndarray]], path: Path, max_frames: int = 60) -> Optional[Path]:
@@ -450,6 +506,17 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
         rgb_only_report = evaluate(PROTOCOL, test, rgb_only)
         for name in rgb_only:
             summary["methods"][name]["rgb_only"] = _metrics(rgb_only_report.trackers[name].metrics)
+    summary["per_sequence"] = {"rgbt": per_sequence(report, methods)}
+    if rgb_only:
+        summary["per_sequence"]["rgb_only"] = per_sequence(rgb_only_report, list(rgb_only))
+    twins = clean_twins(test)
+    if twins:  # forgetting, measured where RGB is clean: every tracker on RGB alone over the clean twins
+        twin_boxes = {name: track(models[name], twins, rgb_only=models[name].fusion != "rgb", progress=progress)
+                      for name in methods}
+        twin_report = evaluate(PROTOCOL, twins, twin_boxes)
+        summary["per_sequence"]["clean_rgb"] = per_sequence(twin_report, methods)
+        for name in methods:
+            summary["methods"][name]["clean_rgb"] = _metrics(twin_report.trackers[name].metrics)
     summary["pretrain"] = {"seconds": pretrain_seconds, "cached": cached, "weights": str(weights)}
     summary["recipe"] = dataclasses.asdict(recipe)
     summary["test_sequences"] = {s.name: attributes[s.name]["condition"] for s in test}
@@ -460,8 +527,14 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     log("")
     log(table(summary))
     log("")
+    log(ci_table(summary))
+    log(timings(summary))
+    log("")
     log(f"SR / PR / NPR in %, LasHeR protocol, {len(test)} test sequences; RGB-only: the thermal input replaced "
-        f"by RGB (the RGB skill an adapted tracker kept)")
+        f"by RGB (the RGB skill an adapted tracker kept)" + ("; clean-RGB: RGB alone on the test sequences' clean "
+                                                             "twins (the condition's RGB degradation off)"
+                                                             if any("clean_rgb" in m for m in summary["methods"].values())
+                                                             else ""))
     log(f"wrote {out / 'summary.json'}, {out / 'scores.json'} (per sequence; `tracktune compare --results` reads it), "
         f"{len(plots)} plots under {out / 'plots'}" + (f", {gif}" if gif else ""))
     log(f"demo took {summary['wall_seconds']:.0f} s")

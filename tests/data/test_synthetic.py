@@ -145,3 +145,98 @@ def test_training_mixture_reads_a_synthetic_root_in_the_configured_modality(tmp_
     assert all(seq.aux_modality == "event" for seq in source.sequences) and len(source.sequences) == 2
     with pytest.raises(DataError, match="holds event data, not depth"):
         sources_from_config(DataConfig(modality="depth", train=data.train))
+
+
+# --------------------------------------------------------------------------------------
+# Clean twins: the same sequence with the condition's RGB degradation off
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("condition", ["night", "fog", "over_exposure"])
+def test_twin_is_the_clean_rendering_of_the_same_plan(condition):
+    import dataclasses
+
+    (spec,) = S.plan(1, 5, 11, (96, 72), [f"{condition}:4"], (1, 0))
+    degraded = S.render(spec)
+    clean = S.render(dataclasses.replace(spec, condition="clean"))  # the oracle: the clean renderer itself
+    assert len(degraded.rgb_clean) == len(clean.rgb) == 5
+    for twin, frame in zip(degraded.rgb_clean, clean.rgb):
+        np.testing.assert_array_equal(twin, frame)
+    np.testing.assert_array_equal(degraded.boxes, clean.boxes)  # same scene and motion
+    # the condition acts on every RGB frame, and only there
+    assert all(not np.array_equal(twin, rgb) for twin, rgb in zip(degraded.rgb_clean, degraded.rgb))
+    assert clean.rgb_clean is None
+
+
+def test_twin_of_fast_motion_keeps_the_motion_without_the_blur():
+    seq = render("fast_motion", 5, frames=6)
+
+    def sharpness(image):
+        return cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+
+    assert all(sharpness(twin) > 1.5 * sharpness(rgb) for twin, rgb in zip(seq.rgb_clean[1:], seq.rgb[1:]))
+
+
+@pytest.mark.parametrize("condition", ["clean", "occlusion", "distractors", "scale_change", "out_of_view"])
+def test_conditions_that_leave_rgb_alone_have_no_separate_twin(condition):
+    assert render(condition, 3, frames=3).rgb_clean is None
+
+
+def test_twins_written_and_read_back_by_the_lasher_loader(tmp_path):
+    root = S.synthesise(tmp_path / "set", sequences=3, frames=4, size=(64, 48), seed=2,
+                        conditions=["clean", "night:5", "occlusion"], splits=(3, 0), workers=1, twins=True)
+    sequences = {s.name: s for s in lasher.load(root, split="train")}
+    night, clean = sequences["s0001_night"], sequences["s0000_clean"]
+    assert night.frames["rgb_clean"][0].parent.name == "rgb_clean"
+    assert clean.frames["rgb_clean"] == clean.frames["rgb"]  # undegraded: the twin is the frame itself
+    assert night.aux_modality == "thermal"
+    assert night.frame(0, "rgb_clean").mean() > 2 * night.frame(0).mean()  # the night frame is dark, its twin is not
+    assert not (root / "s0000_clean" / "rgb_clean").exists() and not (root / "s0002_occlusion" / "rgb_clean").exists()
+    plain = S.synthesise(tmp_path / "plain", sequences=3, frames=4, size=(64, 48), seed=2,
+                         conditions=["clean", "night:5", "occlusion"], splits=(3, 0), workers=1)
+    assert all("rgb_clean" not in s.frames for s in lasher.load(plain, split="train"))
+    with pytest.raises(ConfigError, match="twins"):
+        S.synthesise(tmp_path / "depth", modality="depth", sequences=1, frames=2, size=(64, 48), twins=True)
+
+
+def test_pairs_take_the_twin_as_the_teacher_input(tmp_path):
+    """A pair cut from a night sequence with a twin: its clean crops are exactly the crops the
+    same sample gives when the twin frames are the RGB frames (an independent pipeline run)."""
+    import dataclasses
+
+    import torch
+
+    from tracktune.config import DataConfig
+    from tracktune.data.pairs import PairDataset, PairSource
+
+    root = S.synthesise(tmp_path / "set", sequences=1, frames=8, size=(96, 72), seed=4, conditions=["night:5"],
+                        splits=(1, 0), workers=1, twins=True)
+    (night,) = lasher.load(root, split="train")
+    swapped = dataclasses.replace(night, frames={"rgb": night.frames["rgb_clean"], "thermal": night.frames["thermal"]})
+
+    def dataset(sequence, **changes):
+        data = DataConfig(modality="thermal", samples_per_epoch=6, color_jitter=0.2, blur_prob=0.3, **changes)
+        return PairDataset([PairSource("s", [sequence])], data, template_size=32, search_size=64, patch_size=16, seed=1)
+
+    with_twin = dataset(night, degrade=["fog:3"], degrade_prob=0.0)  # the clean crops travel, nothing more degrades
+    reference = dataset(swapped)
+    student = dataset(night)
+    for index in range(6):
+        item, ref, plain = with_twin[index], reference[index], student[index]
+        for role in ("template", "search"):
+            assert torch.equal(item[f"{role}_rgb_clean"], ref[f"{role}_rgb"])
+            assert torch.equal(item[f"{role}_rgb"], plain[f"{role}_rgb"])  # the student still reads the night frame
+            assert f"{role}_rgb_twin" not in item
+
+
+def test_a_split_in_step_with_the_conditions_is_reported():
+    seven = ["clean", "night", "fog", "occlusion", "distractors", "over_exposure", "fast_motion"]
+    specs = S.plan(196, 5, 0, conditions=seven, splits=(56, 140))
+    assert {s.condition for s in specs if s.split == "test"} == set(seven) - {"clean", "occlusion"}  # by hand
+    warnings = S.check_split_coverage(specs)
+    assert len(warnings) == 2 and "in step" in warnings[0]
+    for train, test in ((56, 56), (140, 140), (105, 35)):
+        specs = S.plan(train + test, 5, 0, conditions=seven, splits=(train, test))
+        assert S.check_split_coverage(specs) == []
+        for split in ("train", "test"):
+            assert {s.condition for s in specs if s.split == split} == set(seven)

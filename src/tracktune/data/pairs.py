@@ -66,7 +66,7 @@ from tracktune.config import DataConfig, ExperimentConfig
 from tracktune.data.benchmarks import load
 from tracktune.data.crops import crop_window, jitter_box, to_chw, warp_crop
 from tracktune.data.degrade import Degradation, PairDegrader, parse_specs
-from tracktune.data.sequence import RGB, Sequence
+from tracktune.data.sequence import RGB, RGB_CLEAN, Sequence
 from tracktune.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -303,6 +303,8 @@ class PairDataset(Dataset):
             sequence = indexed.sequences[sequence_i]
             has_aux = indexed.has_aux[sequence_i]
             cache: dict = {}
+            # the clean twin (synthetic sets written with twins) when the clean crops travel
+            twin = self.degrader is not None and RGB_CLEAN in sequence.frames
             try:
                 frames = []
                 for frame_index in (t, s):
@@ -314,7 +316,7 @@ class PairDataset(Dataset):
                             f"{aux.shape[1]}x{aux.shape[0]} does not match rgb {rgb.shape[1]}x{rgb.shape[0]} "
                             f"({sequence.frame_path(frame_index, self.aux_modality)})"
                         )
-                    frames.append((rgb, aux))
+                    frames.append((rgb, aux, self._read(sequence, frame_index, RGB_CLEAN, cache) if twin else None))
             except DataError as exc:
                 if not self.data.skip_unreadable:
                     raise
@@ -337,7 +339,7 @@ class PairDataset(Dataset):
         item: dict[str, torch.Tensor] = {}
         rgb_only = indexed.source.rgb_only
         aux_valid = has_aux or (self.aux_modality is not None and rgb_only == "duplicate")
-        for role, frame_index, (rgb, aux), factor, size, jitter in (
+        for role, frame_index, (rgb, aux, twin), factor, size, jitter in (
             ("template", t, frames[0], d.template_factor, self.template_size, (0.0, 0.0)),
             ("search", s, frames[1], d.search_factor, self.search_size, (d.scale_jitter, d.center_jitter)),
         ):
@@ -349,7 +351,11 @@ class PairDataset(Dataset):
             aux_crop = warp_crop(aux, transform) if aux is not None else None
             if aux_crop is None and self.aux_modality is not None:
                 aux_crop = rgb_crop if rgb_only == "duplicate" else np.zeros_like(rgb_crop)
-            rgb_crop, aux_crop = self._photometric(rng, rgb_crop, aux_crop, aux_is_sensor=has_aux)
+            twin_crop = warp_crop(twin, transform) if twin is not None else None
+            rgb_crop, aux_crop, twin_crop = self._photometric(rng, rgb_crop, aux_crop, aux_is_sensor=has_aux,
+                                                              twin=twin_crop)
+            if twin_crop is not None:
+                item[f"{role}_rgb_twin"] = to_chw(twin_crop)
             box_norm = np.clip(transform.frame_to_crop(xywh_to_xyxy(box), normalised=True), 0.0, 1.0)
             grid = size // self.patch_size
             item[f"{role}_rgb"] = to_chw(rgb_crop)
@@ -364,32 +370,42 @@ class PairDataset(Dataset):
         info = PairInfo(indexed.source.name, sequence.name, t, s, bool(aux_valid), flipped)
         return item, info
 
-    def _photometric(self, rng, rgb, aux, aux_is_sensor: bool):
+    def _photometric(self, rng, rgb, aux, aux_is_sensor: bool, twin=None):
+        """The photometric augmentation of one RGB crop (and its aux crop's blur); a clean
+        twin crop gets the same operations with the same draws."""
         d = self.data
         j = d.color_jitter
         factors = rng.uniform(1.0 - j, 1.0 + j, size=3)  # exactly 1.0 when j == 0
         pick, sigma = rng.random(), rng.uniform(0.1, 2.0)
         out = color_jitter(rgb, *factors)
+        twin = color_jitter(twin, *factors) if twin is not None else None
         if pick < d.grayscale_prob:
             out = grayscale(out)
+            twin = grayscale(twin) if twin is not None else None
         elif pick < d.grayscale_prob + d.blur_prob:
             out = blur(out, sigma)
+            twin = blur(twin, sigma) if twin is not None else None
             if aux is not None and (aux_is_sensor or aux is rgb):  # zeroed aux stays zero
                 aux = blur(aux, sigma)
         elif pick < d.grayscale_prob + d.blur_prob + d.solarize_prob:
             out = solarize(out)
-        return out, aux
+            twin = solarize(twin) if twin is not None else None
+        return out, aux, twin
 
 
 def degrade_crops(item: dict[str, torch.Tensor], degradation: Degradation | None) -> None:
     """Degrade a pair's RGB crops alike (same drawn parameters; streams 0 template, 1 search),
     keeping the clean crops as `template_rgb_clean` / `search_rgb_clean` (FCTL's teacher input;
-    always present when degradation is on, equal to the RGB crops for an undegraded pair)."""
+    always present when degradation is on, equal to the RGB crops for an undegraded pair).
+    A pair cut from a sequence with a clean twin (`{role}_rgb_twin`, popped here) takes the
+    twin's crops as the clean ones: the RGB frame may be degraded already (a synthetic night),
+    and the on-the-fly degradation then acts on that frame."""
     for stream, role in enumerate(("template", "search")):
-        clean = item[f"{role}_rgb"]
-        item[f"{role}_rgb_clean"] = clean
+        rgb = item[f"{role}_rgb"]
+        twin = item.pop(f"{role}_rgb_twin", None)
+        item[f"{role}_rgb_clean"] = twin if twin is not None else rgb
         if degradation is not None:
-            item[f"{role}_rgb"] = to_chw(degradation(np.ascontiguousarray(clean.numpy().transpose(1, 2, 0)), stream))
+            item[f"{role}_rgb"] = to_chw(degradation(np.ascontiguousarray(rgb.numpy().transpose(1, 2, 0)), stream))
 
 
 # --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tracktune.errors import DataError
 
 RGB = "rgb"
 AUX_MODALITIES = ("thermal", "depth", "event")
+RGB_CLEAN = "rgb_clean"  # a synthetic sequence's clean twin (data/synthetic.py), beside its rgb frames
 
 
 def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
@@ -95,7 +96,7 @@ class Sequence:
     @property
     def aux_modality(self) -> str | None:
         """The auxiliary modality this sequence carries, if any."""
-        aux = [m for m in self.frames if m != RGB]
+        aux = [m for m in self.frames if m in AUX_MODALITIES]  # not RGB_CLEAN
         return aux[0] if aux else None
 
     def frame_path(self, index: int, modality: str = RGB) -> Path:
@@ -112,6 +113,6 @@ class Sequence:
 
     def frame(self, index: int, modality: str = RGB) -> np.ndarray:
         """Frame `index` as HxWx3 uint8 RGB; auxiliary modalities in their 3-channel form."""
-        if modality == RGB:
+        if modality in (RGB, RGB_CLEAN):
             return read_image(self.frame_path(index, modality))
         return to_three_channel(self.raw_frame(index, modality), modality)

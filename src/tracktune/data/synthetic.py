@@ -25,6 +25,15 @@ Boxes are the target's full extent clipped to the frame (coordinates >= 1: the L
 toolkit reads a 0 as an invalid row); frames where it is not visible are written as each
 layout's absent row (LasHeR / VisEvent `0,0,0,0`, DepthTrack NaN).
 
+Clean twins (ideal / non-ideal pairs): where a condition degrades RGB (night, fog,
+over_exposure, fast_motion's blur; `RGB_DEGRADATION`), `Rendered.rgb_clean` holds the same
+frames with that degradation off: the same scene, motion, camera pan and random draws, so
+the twin of a night sequence equals, pixel for pixel, the RGB of the same plan rendered as
+`clean` (fast_motion keeps its fast motion, only the blur goes). `synthesise(twins=True)`
+writes them to `<seq>/rgb_clean/` (thermal layout) and names each sequence's twin folder in
+`conditions.json` (`visible` where the frames are clean already); the LasHeR loader reads
+them as the `rgb_clean` frames (FCTL's teacher input; the clean-RGB forgetting test).
+
 `synthesise(out_dir, modality=...)` writes LasHeR's layout for thermal, DepthTrack's (VOT)
 for depth, VisEvent's for event, with split lists and `conditions.json` (condition and
 severity per sequence), so the real loaders read it. Every sequence is a pure function of
@@ -37,6 +46,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -52,6 +62,8 @@ from tracktune.data.benchmarks.common import CONDITIONS_FILE
 from tracktune.data.modalities import OFF_COLOUR, ON_COLOUR
 from tracktune.errors import ConfigError
 from tracktune.suggest import did_you_mean
+
+logger = logging.getLogger(__name__)
 
 CONDITIONS = ("clean", "night", "fog", "over_exposure", "occlusion", "fast_motion", "scale_change",
               "distractors", "out_of_view")
@@ -141,7 +153,29 @@ def plan(sequences: int, frames: int, seed: int, size=(320, 240), conditions=Non
         is_test = (index + 1) * n_test // sequences > index * n_test // sequences
         specs.append(SequenceSpec(f"s{index:04d}_{name}", index, name, severity, "test" if is_test else "train",
                                   int(rng.integers(2**62)), int(frames), (width, height), modality))
+    check_split_coverage(specs)
     return specs
+
+
+def check_split_coverage(specs: list[SequenceSpec]) -> list[str]:
+    """Warn (and return the warnings) where a split large enough to hold every condition
+    misses one: the even spread of the test indices can fall in step with the cycled
+    conditions (196 sequences, 140 test, 7 conditions: the test split holds 5 of them and
+    the training split the other 2). A warning, not an error: such plans existed before this
+    check; pick counts whose test fraction has a period prime to the number of conditions
+    (half the sequences, with 7 conditions)."""
+    names = sorted({s.condition for s in specs})
+    warnings = []
+    for split in ("train", "test"):
+        held = {s.condition for s in specs if s.split == split}
+        count = sum(1 for s in specs if s.split == split)
+        missing = [c for c in names if c not in held]
+        if missing and count >= len(names):
+            warnings.append(f"synthetic: with {len(specs)} sequences and {count} in the {split} split, the {split} "
+                            f"split holds no {', '.join(missing)} sequence (the test indices fall in step with the "
+                            f"{len(names)} cycled conditions); pick other counts, e.g. a test split of half the sequences")
+            logger.warning("%s", warnings[-1])
+    return warnings
 
 
 # --------------------------------------------------------------------------------------
@@ -385,6 +419,9 @@ class Rendered:
     aux: list  # thermal HxW uint8 / depth HxW uint16 mm / event HxWx3 uint8 RGB
     boxes: np.ndarray  # (F, 4) x, y, w, h (NaN where not visible)
     visible: np.ndarray  # (F,) bool
+    # the clean twin: the same RGB frames with the condition's RGB degradation off (same scene,
+    # motion and noise draws); None when the condition does not degrade RGB (the twin is `rgb`)
+    rgb_clean: list | None = None
 
 
 def render(spec: SequenceSpec) -> Rendered:
@@ -405,6 +442,7 @@ def render(spec: SequenceSpec) -> Rendered:
     boxes = np.full((spec.frames, 4), np.nan)
     visible = np.zeros(spec.frames, bool)
     rgb_frames, aux_frames = [], []
+    twin_frames = [] if degradation is not None else None
     reference = None  # event camera: per-pixel log intensity at its last event
     for t in range(spec.frames):
         ox, oy = pan[t]
@@ -432,6 +470,8 @@ def render(spec: SequenceSpec) -> Rendered:
             boxes[t] = [x0, y0, x1 - x0, y1 - y0]
         clean = (np.clip(layers["rgb"], 0, 1) * 255 + 0.5).astype(np.uint8)
         rgb_frames.append(degradation(clean, t) if degradation is not None else clean)
+        if twin_frames is not None:
+            twin_frames.append(clean)
         if spec.modality == "thermal":
             thermal = cv2.GaussianBlur(layers["thermal"], (0, 0), 1.0 * max(width / 320, 0.5))
             if fog_veil:
@@ -458,7 +498,13 @@ def render(spec: SequenceSpec) -> Rendered:
             frame[on | noise_on] = ON_COLOUR
             frame[off | noise_off] = OFF_COLOUR
             aux_frames.append(frame)
-    return Rendered(spec, rgb_frames, aux_frames, boxes, visible)
+    return Rendered(spec, rgb_frames, aux_frames, boxes, visible, twin_frames)
+
+
+def has_twin_folder(spec: SequenceSpec) -> bool:
+    """Whether a sequence's clean twin differs from its RGB frames (the condition degrades
+    RGB), so that `twins=True` writes it to its own folder."""
+    return spec.condition in RGB_DEGRADATION
 
 
 # --------------------------------------------------------------------------------------
@@ -486,14 +532,20 @@ def _box_lines(boxes: np.ndarray, visible: np.ndarray, absent: str, sep: str = "
 JPEG = (cv2.IMWRITE_JPEG_QUALITY, 92)
 
 
-def write_lasher(out: Path, seq: Rendered) -> None:
-    """LasHeR: `<seq>/visible/v%06d.jpg`, `infrared/i%06d.jpg`, visible/infrared/init.txt."""
+def write_lasher(out: Path, seq: Rendered, twins: bool = False) -> None:
+    """LasHeR: `<seq>/visible/v%06d.jpg`, `infrared/i%06d.jpg`, visible/infrared/init.txt;
+    with `twins`, the clean twin of a sequence whose condition degrades RGB in
+    `<seq>/rgb_clean/v%06d.jpg` (`conditions.json` names each sequence's twin folder)."""
     folder = out / seq.spec.name
     (folder / "visible").mkdir(parents=True, exist_ok=True)
     (folder / "infrared").mkdir(parents=True, exist_ok=True)
     for t, (rgb, thermal) in enumerate(zip(seq.rgb, seq.aux)):
         _write_image(folder / "visible" / f"v{t:06d}.jpg", rgb, JPEG)
         _write_image(folder / "infrared" / f"i{t:06d}.jpg", thermal, JPEG)
+    if twins and seq.rgb_clean is not None:
+        (folder / TWIN_FOLDER).mkdir(parents=True, exist_ok=True)
+        for t, rgb in enumerate(seq.rgb_clean):
+            _write_image(folder / TWIN_FOLDER / f"v{t:06d}.jpg", rgb, JPEG)
     text = _box_lines(seq.boxes, seq.visible, "0,0,0,0")
     for name in ("visible.txt", "infrared.txt", "init.txt"):
         (folder / name).write_text(text)
@@ -530,15 +582,20 @@ def write_visevent(out: Path, seq: Rendered) -> None:
 
 
 WRITERS = {"thermal": write_lasher, "depth": write_depthtrack, "event": write_visevent}
+TWIN_FOLDER = "rgb_clean"  # where `twins=True` writes the clean twins (thermal / LasHeR layout)
+TWIN_MODALITIES = ("thermal",)  # layouts whose writer and loader know the twins
 
 
-def _render_and_write(job: tuple[Path, SequenceSpec]) -> str:
-    out, spec = job
-    WRITERS[spec.modality](out, render(spec))
+def _render_and_write(job: tuple) -> str:
+    out, spec, twins = job
+    if twins:
+        WRITERS[spec.modality](out, render(spec), twins=True)
+    else:
+        WRITERS[spec.modality](out, render(spec))
     return spec.name
 
 
-def write_lists(out: Path, specs: list[SequenceSpec], modality: str) -> None:
+def write_lists(out: Path, specs: list[SequenceSpec], modality: str, twins: bool = False) -> None:
     """Split lists in each layout's names, and `conditions.json`."""
     names = {split: [s.name for s in specs if s.split == split] for split in ("train", "test")}
     if modality == "thermal":
@@ -556,12 +613,15 @@ def write_lists(out: Path, specs: list[SequenceSpec], modality: str) -> None:
         "layout": LAYOUT_FOR[modality], "frames": first.frames, "size": list(first.size),
         "sequences": {s.name: {"condition": s.condition, "severity": s.severity, "split": s.split} for s in specs},
     }
+    if twins:  # the folder holding each sequence's clean twin (its own RGB folder when undegraded)
+        for s in specs:
+            record["sequences"][s.name]["rgb_clean"] = TWIN_FOLDER if has_twin_folder(s) else "visible"
     (out / CONDITIONS_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def synthesise(out_dir, modality: str = "thermal", sequences: int = 40, frames: int = 100, seed: int = 0,
                size=(320, 240), conditions=None, splits=(0.75, 0.25), workers: int | None = None,
-               progress: bool = False) -> Path:
+               progress: bool = False, twins: bool = False) -> Path:
     """Write a synthetic RGB-X benchmark to `out_dir` in the real layout of `modality`
     (thermal: LasHeR, depth: DepthTrack, event: VisEvent) and return `out_dir`.
 
@@ -570,11 +630,15 @@ def synthesise(out_dir, modality: str = "thermal", sequences: int = 40, frames: 
             "name:2-4"; `["clean"]` gives clean daylight sequences (RGB pretraining).
         splits: (train, test) as counts adding up to `sequences`, or fractions.
         workers: processes (None: every core; 0 or 1: this process).
+        twins: also write each sequence's clean twin (`Rendered.rgb_clean`: the condition's
+            RGB degradation off) where the condition degrades RGB (thermal layout only).
     """
+    if twins and modality not in TWIN_MODALITIES:
+        raise ConfigError(f"synthetic: clean twins are written for {', '.join(TWIN_MODALITIES)} only, not {modality}")
     specs = plan(sequences, frames, seed, size, conditions, splits, modality)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(out, spec) for spec in specs]
+    jobs = [(out, spec, bool(twins)) for spec in specs]
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     bar = None
     if progress:
@@ -591,7 +655,7 @@ def synthesise(out_dir, modality: str = "thermal", sequences: int = 40, frames: 
                 bar.update()
     if bar is not None:
         bar.close()
-    write_lists(out, specs, modality)
+    write_lists(out, specs, modality, twins=bool(twins))
     return out
 
 

@@ -41,7 +41,8 @@ to us: this package is OUR READING of its abstract, of the specification (docs/m
   The released code does a related momentum step toward the previous weights with
   sorted-rank factors; it gathers the sorted factors instead of scattering them (so each
   parameter gets another one's factor) and overrides every learning rate to 1e-6: we do
-  neither (documented departures).
+  neither (documented departures). `srft.transfer: rank` runs the released variant instead
+  of our transfer step, with the gather corrected to a scatter (`rank.py`).
 - Order inside `after_step`: the transfer step first (it damps this step's update), then
   the prior step on the result (it pulls toward W_0).
 - kappa(t) = 0.5 (1 + cos(pi t)) by default: prior early, transfer late; `linear` 1 - t and

@@ -13,6 +13,7 @@ from torch import nn
 from tracktune.adapt.base import Method, StepInfo
 from tracktune.adapt.srft.cache import cached_prior_factors, prior_key
 from tracktune.adapt.srft.matching import DiagonalTarget, LinearTarget, attach_prior, match_prior
+from tracktune.adapt.srft.rank import RankTransfer
 from tracktune.adapt.srft.schedule import kappa
 from tracktune.adapt.srft.transfer import TransferSignificance, transfer_step
 from tracktune.errors import CheckpointError, ConfigError
@@ -63,6 +64,19 @@ class SRFTMethod(Method):
         self.prior_mapping: tuple[dict[str, str], dict[str, str]] = ({}, {})  # match_prior's
         self._resume: Optional[dict] = None  # load_state_dict's state, used by before_training
         kappa(0.0, self.settings.schedule, self.settings.kappa_constant)  # validate early
+        # the released code's transfer step (srft.transfer: rank) instead of ours; rank.py
+        self.rank_transfer: Optional[RankTransfer] = None
+        self.rank_names: set[str] = set()  # the parameters it acts on: every trainable one outside the head
+        if self.settings.transfer not in ("proximal", "rank"):
+            raise ConfigError(f"srft.transfer: unknown {self.settings.transfer!r} (proximal or rank)")
+        if self.settings.transfer == "rank":
+            bounds = list(self.settings.rank_range)
+            if len(bounds) != 2:
+                raise ConfigError(f"srft.rank_range: give [low, high], got {bounds}")
+            try:
+                self.rank_transfer = RankTransfer(float(bounds[0]), float(bounds[1]))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
 
     def check(self, config) -> None:
         if "lora" in config.methods and self.settings.mode == "diag":
@@ -115,6 +129,11 @@ class SRFTMethod(Method):
             raise CheckpointError("srft: the checkpoint was trained with a prior but the config now has none "
                                   "(srft.lambda_p / coupled / decoupled changed)")
         self.previous = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        group_of = getattr(model, "parameter_group", lambda _name: "blocks")
+        self.rank_names = {n for n in self.previous if group_of(n) != "head"}
+        if resume is not None and self.rank_transfer is not None:
+            self.rank_transfer.last_square = {n: v.to(self.previous[n].device, torch.float32).clone()
+                                              for n, v in resume.get("rank_last_square", {}).items()}
         if resume is not None:
             unknown = sorted(set(resume["transfer_ema"]) - set(self.previous))
             if unknown:
@@ -132,7 +151,9 @@ class SRFTMethod(Method):
         linear_map, diagonal_map = self.prior_mapping
         return {"format": 1, "prior_key": self.prior_key, "linear_map": dict(linear_map),
                 "diagonal_map": dict(diagonal_map),
-                "transfer_ema": {n: v.detach().cpu() for n, v in self.transfer.ema.items()}}
+                "transfer_ema": {n: v.detach().cpu() for n, v in self.transfer.ema.items()},
+                "rank_last_square": ({n: v.detach().cpu() for n, v in self.rank_transfer.last_square.items()}
+                                     if self.rank_transfer is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         """Keep a checkpoint's `state_dict()` for the `before_training` of the resumed run."""
@@ -169,6 +190,10 @@ class SRFTMethod(Method):
             if parameter.grad is None:
                 continue
             seen_grad = True
+            if self.rank_transfer is not None:  # the released variant: every step, no kappa schedule
+                if name in self.rank_names:
+                    parameter.copy_(self.rank_transfer.step(name, self.previous[name], parameter, parameter.grad))
+                continue
             significance = self.transfer.update(name, parameter.grad)
             if damping > 0:
                 parameter.copy_(transfer_step(self.previous[name], parameter, significance, damping))

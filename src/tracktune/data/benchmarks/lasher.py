@@ -14,7 +14,8 @@ ground-truth-only tree with `init.txt` alone) falls back to `init.txt`.
 
 Synthetic data (`tracktune data synth --modality thermal`) writes this layout plus
 `conditions.json` at the root; its per-sequence condition and severity come back in
-`attributes` (`{"condition": "night", "severity": 4}`) and `meta`.
+`attributes` (`{"condition": "night", "severity": 4}`) and `meta`; a set written with clean
+twins names each sequence's twin folder there, read as the `rgb_clean` frames.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ def _sequence(reader: TreeReader, sequence_dir: Path, frames: bool, condition: d
                   f"{primary.name} lines": len(boxes)}
         if len(set(counts.values())) > 1:  # a few released sequences differ: the shortest wins
             logger.warning("%s", frame_count_error(sequence_dir, counts))
+        twin = (condition or {}).get("rgb_clean")  # synthetic sets written with clean twins
+        if twin:
+            frame_lists["rgb_clean"] = reader.frames(sequence_dir / twin)  # sequence.RGB_CLEAN
     attributes, meta = {}, {"dataset": NAME, "groundtruth": primary}
     if split is not None:
         meta["split"] = split

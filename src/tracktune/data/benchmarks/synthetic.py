@@ -54,6 +54,8 @@ def ensure(root: str | Path | None = None, modality: str | None = None, workers:
     if modality not in READERS:
         raise DataError(f"synthetic: unknown modality '{modality}'; known: {', '.join(READERS)}")
     params = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+    if not params.get("twins", True):
+        params.pop("twins")  # without twins: the same parameters (and cache folder) as before twins existed
     root = Path(root) if root is not None else default_root(modality, **params)
     if (root / CONDITIONS_FILE).is_file():
         recorded = recorded_modality(root)
