@@ -18,6 +18,8 @@ Formats (`model.pretrained_format`; `auto` tells them apart by their keys):
   `head.{cls,reg}_mlp.layers.{0,1,2}.*`, scalars `lora_alpha`, `use_rslora`) on top of the
   DINOv2 file `model.pretrained_base`: the LoRA deltas are merged into the base weights
   (W + alpha/r B A, alpha/sqrt(r) with rsLoRA), giving the LoRAT tracker as a plain model.
+  A file without `lora_alpha` is merged with scaling 1 (W + B A), as LoRAT's loader does
+  (its saver leaves the scalars out when alpha is 1); the import note says which rule ran.
 - `tracktune`: a safetensors file of this model's own state-dict names
   (`save_model_weights`), e.g. an exported RGB tracker loaded into an RGB-X model.
 
@@ -287,12 +289,20 @@ class _Import:
                 self.used.add(key)
                 self.report.discarded[key] = "LoRA scaling, applied while merging"
         if alpha is None:
-            if default_alpha is None:
-                raise CheckpointError(f"{self.report.path}: no lora_alpha in the file; set lora.alpha")
-            alpha_value = float(default_alpha)
-            self.report.notes.append(f"no lora_alpha in the file: merged with lora.alpha = {alpha_value}")
+            # LoRAT's saver (`vit_lora_utils.state_dict_with_lora_meta_attributes`) omits the
+            # scalars when alpha == 1 and rsLoRA is off, and its loader
+            # (`attach_lora_state_dict_hooks_` -> `modules/lora/merge.py` `_lora_delta` with
+            # alpha None) then merges B @ A with scaling 1, whatever the rank: do the same
+            scaling_rule = None
+            note = ("no lora_alpha in the file: merged with scaling 1 (W + B @ A), as LoRAT's own loader does "
+                    "for its files without the scalars")
+            if default_alpha is not None:
+                note += f"; lora.alpha = {float(default_alpha)} is not used for the merge"
+            self.report.notes.append(note)
         else:
-            alpha_value = float(alpha.item())
+            scaling_rule = float(alpha.item())
+            self.report.notes.append(f"LoRA merged with the file's lora_alpha = {scaling_rule} "
+                                     f"(scaling alpha / {'sqrt(rank)' if rslora else 'rank'})")
         pattern = re.compile(r"^blocks\.(\d+)\.(attn\.qkv\.[qkv]|attn\.proj|mlp\.fc1|mlp\.fc2|mlp\.w12|mlp\.w3)\.lora\.A$")
         for key, a_matrix in tensors.items():
             if key in ("token_type_embed",) or key.startswith("head."):
@@ -312,7 +322,7 @@ class _Import:
                 raise CheckpointError(f"{self.report.path}: {key} adapts {entry}, which the base file did not fill")
             a_matrix, b_matrix = a_matrix.float(), tensors[b_key].float()
             rank = a_matrix.shape[0]
-            scaling = alpha_value / (math.sqrt(rank) if rslora else rank)
+            scaling = 1.0 if scaling_rule is None else scaling_rule / (math.sqrt(rank) if rslora else rank)
             base = self.values[entry].float()
             if (b_matrix.shape[0], a_matrix.shape[1]) != tuple(base.shape) or b_matrix.shape[1] != rank:
                 raise CheckpointError(f"{self.report.path}: {key} {tuple(a_matrix.shape)} / {b_key} "
@@ -379,8 +389,8 @@ def load_pretrained(model, path: str | Path, fmt: str = "auto", base_path: str |
                     default_alpha: Optional[float] = None, strict: bool = True) -> ImportReport:
     """Fill `model` from a checkpoint (see the module docstring); returns the report.
 
-    `base_path`: the DINOv2 file under a LoRAT checkpoint. `default_alpha`: LoRA alpha for a
-    LoRAT file that does not store it. With `strict` (the default) an unused file key or an
+    `base_path`: the DINOv2 file under a LoRAT checkpoint. `default_alpha`: the config's LoRA
+    alpha, only named in the note: a LoRAT file without `lora_alpha` merges with scaling 1. With `strict` (the default) an unused file key or an
     unfilled model entry raises CheckpointError before anything is written.
     """
     tensors, container = read_state_dict(path)
