@@ -180,7 +180,11 @@ class TrainConfig:
 class TrackConfig:
     """Inference on full frames (METHODS.md section 1, "Tracking")."""
 
-    window_influence: float = 0.45
+    # how frames become crops and score maps become boxes (track/tracker.py): the design's
+    # reference tracker when null ("lorat" for model.design lorat, "ostrack" for ostrack), or
+    # "square" (tracktune's own continuous square crop); training pairs crop by the same rule
+    pipeline: Optional[Literal["lorat", "ostrack", "square"]] = None
+    window_influence: float = 0.45  # pipelines lorat / square: score * (1 - w) + window * w
     search_factor: float = 4.0
     template_factor: float = 2.0
     online_template: bool = False

@@ -5,17 +5,25 @@ processing_utils}.py`) for the sampling, the crop geometry and the jitter; LoRAT
 ECCV 2024; LitingLin/LoRAT) for mean padding, the template foreground mask and the positive
 cells. The batch layout is the "Training batch" of docs/INTERFACES.md.
 
-Crop geometry (OSTrack / LoRAT): a square of side `ceil(sqrt(w * h) * factor)` centred on the
-(jittered) box, padded with the frame's per-channel mean, resized to `out_size` by one
-`cv2.warpAffine` (crop, resize and horizontal flip folded into one matrix). Search jitter as
-OSTrack's `_get_jittered_box`: size `* exp(N(0, 1) * scale_jitter)` per axis, centre moved by
-up to `center_jitter / 2 * sqrt(jittered area)` per axis; the template is not jittered.
+Crop geometry: the tracking pipeline's crop rule (`pipeline`; `from_config` takes
+`track.pipeline`, null meaning the design's reference), so a model fine-tunes on the crops it
+tracks on (rules in `tracktune.data.crops`); the template is never jittered:
+- `lorat` (LoRAT `siamese_tracker_train/transform/default/processor.py` `SiamFCCropping`): the
+  SiamFC context window, jittered as `get_jittered_scale_and_translation_factors` (per-axis
+  scale `/ exp(N(0, 1) * scale_jitter)`, translation moved by up to `center_jitter * (w sx + h
+  sy) / 2` output pixels), LoRAT's pixel-aligned crop padded with the frame's mean, rounded to
+  uint8 (LoRAT keeps float crops; the batch contract is uint8); labels through the adjusted
+  crop parameters; template foreground cells rasterised as LoRAT's mask generator. Departure:
+  LoRAT redraws a jitter whose box leaves the crop or ends under its minimum size; here every
+  draw is kept (labels are clipped to the crop).
+- `ostrack` (OSTrack `processing.py` `_get_jittered_box`, `processing_utils.py`
+  `jittered_center_crop`): size `* exp(N(0, 1) * scale_jitter)` per axis, centre moved by up
+  to `center_jitter / 2 * sqrt(jittered area)` per axis, `sample_target`'s integer window
+  with zero padding, labels as `transform_image_to_crop` (window centre at `(out - 1) / 2`).
+- `square` (tracktune's rule): the OSTrack jitter, a square of side `ceil(sqrt(w * h) *
+  factor)` padded with the frame's mean, one `cv2.warpAffine`, continuous coordinates.
 
 Departures from the released code, and why:
-- Continuous pixel coordinates throughout (pixel i spans [i, i + 1]); the crop corner is not
-  rounded. The warp and the box mapping use the same similarity, so a box lands exactly where
-  its pixels do; OSTrack rounds the corner and maps boxes around `(crop_sz - 1) / 2`, half an
-  output pixel away from where `cv2.resize` puts the pixels.
 - Horizontal flip is drawn once per pair (template and search alike, as OSTrack's joint
   transform) and applied identically to the RGB and auxiliary crops.
 - Colour jitter (brightness, contrast, saturation, fixed order) and the one-of grayscale /
@@ -63,7 +71,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tracktune.boxes import grid_center_mask, grid_touch_mask, is_valid_xywh, xywh_to_xyxy
 from tracktune.config import DataConfig, ExperimentConfig
-from tracktune.data.crops import crop_window, jitter_box, to_chw, warp_crop
+from tracktune.data.crops import (crop_window, jitter_box, lorat_crop, lorat_mask_cells, ostrack_crop,
+                                  ostrack_label_transform, resolve_pipeline, siamfc_jittered_params, siamfc_params,
+                                  to_chw, warp_crop)
 from tracktune.data.degrade import Degradation, PairDegrader, parse_specs
 from tracktune.data.sequence import RGB, Sequence
 from tracktune.errors import ConfigError, DataError
@@ -180,6 +190,7 @@ class PairDataset(Dataset):
         search_size: int,
         patch_size: int,
         seed: int = 0,
+        pipeline: str = "square",
     ) -> None:
         for name, size in (("template_size", template_size), ("search_size", search_size)):
             if size % patch_size:
@@ -197,6 +208,7 @@ class PairDataset(Dataset):
         if not 0.0 <= data.color_jitter < 1.0:
             raise ConfigError(f"data.color_jitter must be within [0, 1), got {data.color_jitter}")
         self.data = data
+        self.pipeline = resolve_pipeline(pipeline, "square")
         self.template_size = template_size
         self.search_size = search_size
         self.patch_size = patch_size
@@ -217,7 +229,8 @@ class PairDataset(Dataset):
     @classmethod
     def from_config(cls, config: ExperimentConfig, sources: SequenceOf[PairSource]) -> "PairDataset":
         m = config.model
-        return cls(sources, config.data, m.template_size, m.search_size, m.patch_size, seed=config.seed)
+        return cls(sources, config.data, m.template_size, m.search_size, m.patch_size, seed=config.seed,
+                   pipeline=resolve_pipeline(config.track.pipeline, m.design))
 
     def _index(self, source: PairSource) -> _IndexedSource:
         if source.rgb_only not in ("zero", "duplicate"):
@@ -342,26 +355,50 @@ class PairDataset(Dataset):
         ):
             box = sequence.boxes[frame_index]
             gaussians, uniforms = rng.standard_normal(2), rng.random(2)
-            window_box = jitter_box(box, jitter[0], jitter[1], gaussians, uniforms) if any(jitter) else box
-            transform = crop_window(window_box, factor, size, flipped)
-            rgb_crop = warp_crop(rgb, transform)
-            aux_crop = warp_crop(aux, transform) if aux is not None else None
+            rgb_crop, aux_crop, _, label = self._crop(rgb, aux, box, factor, size, jitter, gaussians,
+                                                              uniforms, flipped)
             if aux_crop is None and self.aux_modality is not None:
                 aux_crop = rgb_crop if rgb_only == "duplicate" else np.zeros_like(rgb_crop)
             rgb_crop, aux_crop = self._photometric(rng, rgb_crop, aux_crop, aux_is_sensor=has_aux)
-            box_norm = np.clip(transform.frame_to_crop(xywh_to_xyxy(box), normalised=True), 0.0, 1.0)
+            box_norm = np.clip(label.frame_to_crop(xywh_to_xyxy(box), normalised=True), 0.0, 1.0)
             grid = size // self.patch_size
             item[f"{role}_rgb"] = to_chw(rgb_crop)
             if self.aux_modality is not None:
                 item[f"{role}_aux"] = to_chw(aux_crop)
             item[f"{role}_box"] = torch.from_numpy(box_norm.astype(np.float32))
-            if role == "template":
+            if role == "template" and self.pipeline == "lorat":
+                box_pixels = label.frame_to_crop(xywh_to_xyxy(box))
+                item["template_mask"] = torch.from_numpy(lorat_mask_cells(box_pixels, self.patch_size, (grid, grid)))
+            elif role == "template":
                 item["template_mask"] = torch.from_numpy(grid_touch_mask(box_norm, grid, grid))
             else:
                 item["search_positive"] = torch.from_numpy(grid_center_mask(box_norm, grid, grid))
         item["aux_valid"] = torch.tensor(bool(aux_valid))
         info = PairInfo(indexed.source.name, sequence.name, t, s, bool(aux_valid), flipped)
         return item, info
+
+    def _crop(self, rgb, aux, box, factor, size, jitter, gaussians, uniforms, flipped):
+        """(rgb crop, aux crop or None, frame -> crop transform, label transform) by the pipeline's rule."""
+        scale_jitter, center_jitter = jitter
+        if self.pipeline == "lorat":
+            box_xyxy = xywh_to_xyxy(np.asarray(box, dtype=np.float64))
+            if any(jitter):
+                scale, translation = siamfc_jittered_params(box_xyxy, factor, size, scale_jitter, center_jitter,
+                                                            gaussians, uniforms)
+            else:
+                scale, translation = siamfc_params(box_xyxy, factor, size)
+            crops = [lorat_crop(image, scale, translation, size, flipped=flipped) if image is not None else (None, None)
+                     for image in (rgb, aux)]
+            rounded = [None if c is None else np.clip(np.rint(c), 0, 255).astype(np.uint8) for c, _ in crops]
+            return rounded[0], rounded[1], crops[0][1], crops[0][1]
+        window_box = jitter_box(box, scale_jitter, center_jitter, gaussians, uniforms) if any(jitter) else box
+        if self.pipeline == "ostrack":
+            rgb_crop, transform, _ = ostrack_crop(rgb, window_box, factor, size, flipped)
+            aux_crop = ostrack_crop(aux, window_box, factor, size, flipped)[0] if aux is not None else None
+            return rgb_crop, aux_crop, transform, ostrack_label_transform(transform)
+        transform = crop_window(window_box, factor, size, flipped)
+        aux_crop = warp_crop(aux, transform) if aux is not None else None
+        return warp_crop(rgb, transform), aux_crop, transform, transform
 
     def _photometric(self, rng, rgb, aux, aux_is_sensor: bool):
         d = self.data
