@@ -76,6 +76,8 @@ class ImportReport:
     unused: list[str] = field(default_factory=list)  # file keys no rule used (an error when strict)
     unfilled: list[str] = field(default_factory=list)  # model entries nothing set (an error when strict)
     notes: list[str] = field(default_factory=list)
+    # format ostrack: the model's candidate elimination, {block: keep ratio} ({} = none), or None
+    candidate_elimination: Optional[dict] = None
 
     def summary(self) -> str:
         lines = [f"imported {self.path} (format {self.format}): {len(self.filled)} entries filled, "
@@ -267,6 +269,7 @@ class _Import:
         if self.model.design != "ostrack":
             raise CheckpointError(f"{self.report.path}: an OSTrack checkpoint (centre head, separate template / "
                                   "search positions) needs model.design: ostrack")
+        self.candidate_elimination_note()
         self.backbone(tensors, "backbone.")
         for key, value in tensors.items():
             if key in ("backbone.pos_embed_z", "backbone.pos_embed_x"):
@@ -277,6 +280,31 @@ class _Import:
             elif key.startswith("box_head."):
                 self.assign("head." + key[len("box_head."):], value, key)
                 self.used.add(key)
+
+    def candidate_elimination_note(self) -> None:
+        """Record the model's candidate elimination and compare it with what the file's name says
+        of its training (OSTrack's weights carry no configuration; its released runs are named
+        after their experiment config, e.g. `vitb_256_mae_ce_32x4_ep300` with CE at blocks 3, 6,
+        9 keeping 0.7, `vitb_256_mae_32x4_ep300` without)."""
+        ce = dict(sorted(getattr(self.model, "ce_keep", {}).items()))
+        self.report.candidate_elimination = ce
+        used = (f"the model eliminates candidates after blocks {list(ce)} (0-based) keeping {list(ce.values())}"
+                if ce else "the model runs without candidate elimination")
+        name = Path(self.report.path).as_posix().lower()
+        known = None
+        if re.search(r"(^|[_/.-])ce([_/.-]|$)", name):
+            known, what = {3: 0.7, 6: 0.7, 9: 0.7}, "a candidate-elimination run (CE_LOC [3, 6, 9], keep 0.7)"
+        elif re.search(r"vit[bl]_\d+_mae_\d+x\d+", name):
+            known, what = {}, "a run without candidate elimination"
+        if known is None:
+            self.report.notes.append(f"{used}; the file does not record whether it was trained with candidate "
+                                     "elimination (released OSTrack-256/384 and the trackers built on them use "
+                                     "model.ce_loc [3, 6, 9], model.ce_keep_ratio [0.7, 0.7, 0.7])")
+        elif known != ce:
+            self.report.notes.append(f"MISMATCH: {used}, but the file's name says {what}; set model.ce_loc / "
+                                     "model.ce_keep_ratio to match, or its score maps will differ from its authors'")
+        else:
+            self.report.notes.append(f"{used}, as the file's name says it was trained ({what})")
 
     def lorat(self, tensors: dict[str, torch.Tensor], default_alpha: Optional[float]) -> None:
         """Merge LoRAT's LoRA deltas onto the (already assigned) DINOv2 base weights."""
