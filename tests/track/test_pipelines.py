@@ -153,7 +153,8 @@ def _hann1d(n):
     return 0.5 * (1 - torch.cos((2 * math.pi / (n + 1)) * torch.arange(1, n + 1).float()))
 
 
-def ostrack_reference(model, frames, init_xywh, template_factor=2.0, search_factor=4.0, head_maps=None):
+def ostrack_reference(model, frames, init_xywh, template_factor=2.0, search_factor=4.0, head_maps=None,
+                      search_tokens=None):
     zs, xs = model.template_size, model.search_size
     g = model.search_grid[0]
     window = _hann1d(g).reshape(1, 1, -1, 1) * _hann1d(g).reshape(1, 1, 1, -1)
@@ -166,8 +167,9 @@ def ostrack_reference(model, frames, init_xywh, template_factor=2.0, search_fact
         patch, resize_factor = _sample_target(frame, state, search_factor, xs)
         x = torch.from_numpy(patch).permute(2, 0, 1).float()
         with torch.no_grad():
-            out = _network(model, z, x, None)
-            score_map, size_map, offset_map = head_maps(model, out["search_tokens"])
+            tokens = (_network(model, z, x, None)["search_tokens"] if search_tokens is None
+                      else search_tokens(model, z[None], x[None]))
+            score_map, size_map, offset_map = head_maps(model, tokens)
         response = window * score_map
         idx = int(torch.max(response.flatten(1), dim=1)[1])
         iy, ix = idx // g, idx % g
@@ -260,3 +262,33 @@ def test_ostrack_pipeline_tracks_as_ostrack_on_a_real_sequence():
     assert np.ptp(reference[:, 0]) > 5 and (reference[:, 2] < 300).all()
     square = tracktune_boxes(model, frames[:11], init, pipeline="square")
     assert np.abs(square - reference[:10]).max() > 0.5
+
+
+def _independent_ce_forward():
+    """`reference_ce_forward` of tests/model/test_candidate_elimination.py (OSTrack's CE forward
+    written out), loaded by path: the test directories are not packages."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "model" / "test_candidate_elimination.py"
+    spec = importlib.util.spec_from_file_location("ce_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.reference_ce_forward
+
+
+def test_ostrack_pipeline_with_candidate_elimination_tracks_as_ostrack():
+    frames, init = crossing_frames()
+    frames = frames[:11]
+    torch.manual_seed(0)
+    config = ModelConfig(design="ostrack", size="tiny", patch_size=16, template_size=128, search_size=256,
+                         fusion="rgb", depth=10, embed_dim=64, num_heads=2, ce_loc=[3, 6, 9],
+                         ce_keep_ratio=[0.7, 0.7, 0.7])
+    model = TrackerModel.from_config(config).eval()
+    with torch.no_grad():
+        model.head.conv5_size.bias.fill_(-1.5)
+    ours = tracktune_boxes(model, frames, init)
+    reference = ostrack_reference(model, frames, init, head_maps=center_head_maps,
+                                  search_tokens=_independent_ce_forward())
+    difference = np.abs(ours - reference).max(axis=1)
+    assert difference.max() < 0.01, f"frame {int(difference.argmax()) + 1}: {difference.max():.4g} px"
+    assert np.ptp(reference[:, 0]) > 2

@@ -508,6 +508,8 @@ class Trainer:
         model = self.model
         model.train()
         progress = self.progress_at(self.step)
+        if hasattr(model, "set_keep_ratio"):  # OSTrack's candidate-elimination warm-up (model/tracker_model.py)
+            model.set_keep_ratio(progress)
         tracking: dict[str, torch.Tensor] = {}
         extras_sum: dict[str, torch.Tensor] = {}
         for micro in range(t.grad_accum):
