@@ -150,9 +150,10 @@ class TrackerModel(nn.Module):
         self.ce_start, self.ce_warm = float(ce_start), float(ce_warm)
         self.ce_keep_rate: Optional[float] = None  # training override (set_keep_ratio); None: the blocks' own
         zh, zw = self.template_grid
-        centre = torch.zeros(zh, zw, dtype=torch.bool)
-        centre[(zh - 1) // 2, (zw - 1) // 2] = True
-        self.register_buffer("ce_template_centre", centre.flatten(), persistent=False)
+        # the template rows whose attention ranks the search tokens (CTR_POINT: the centre cell),
+        # as indices (a boolean mask would need nonzero(), which the meta device cannot count)
+        centre = torch.tensor([((zh - 1) // 2) * zw + (zw - 1) // 2], dtype=torch.long)
+        self.register_buffer("ce_template_rows", centre, persistent=False)
 
     @property
     def candidate_elimination(self) -> bool:
@@ -192,7 +193,7 @@ class TrackerModel(nn.Module):
         keep = math.ceil(keep_ratio * ns)
         if keep >= ns:
             return tokens, search_index
-        centre_rows = weights[:, :, :nz][:, :, self.ce_template_centre]  # (B, heads, centre rows, Nz+Ns)
+        centre_rows = weights.index_select(2, self.ce_template_rows)  # (B, heads, centre rows, Nz+Ns)
         ranking = centre_rows[..., nz:].mean(dim=2).mean(dim=1)  # (B, Ns)
         order = torch.sort(ranking, dim=1, descending=True)[1][:, :keep]
         kept = tokens[:, nz:].gather(1, order.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
