@@ -13,9 +13,10 @@ tracks on (rules in `tracktune.data.crops`); the template is never jittered:
   scale `/ exp(N(0, 1) * scale_jitter)`, translation moved by up to `center_jitter * (w sx + h
   sy) / 2` output pixels), LoRAT's pixel-aligned crop padded with the frame's mean, rounded to
   uint8 (LoRAT keeps float crops; the batch contract is uint8); labels through the adjusted
-  crop parameters; template foreground cells rasterised as LoRAT's mask generator. Departure:
-  LoRAT redraws a jitter whose box leaves the crop or ends under its minimum size; here every
-  draw is kept (labels are clipped to the crop).
+  crop parameters; template foreground cells rasterised as LoRAT's mask generator. A jitter
+  whose target misses the crop or is cut under 10 px (of 224; scaled with the crop) is redrawn
+  up to 10 times (`lorat_jitter`), as LoRAT does; LoRAT then marks a still-failing pair
+  negative, here it is kept as a positive with its clipped label.
 - `ostrack` (OSTrack `processing.py` `_get_jittered_box`, `processing_utils.py`
   `jittered_center_crop`): size `* exp(N(0, 1) * scale_jitter)` per axis, centre moved by up
   to `center_jitter / 2 * sqrt(jittered area)` per axis, `sample_target`'s integer window
@@ -355,8 +356,9 @@ class PairDataset(Dataset):
         ):
             box = sequence.boxes[frame_index]
             gaussians, uniforms = rng.standard_normal(2), rng.random(2)
+            retry_seed = int(rng.integers(2**62)) if self.pipeline == "lorat" else 0
             rgb_crop, aux_crop, _, label = self._crop(rgb, aux, box, factor, size, jitter, gaussians,
-                                                              uniforms, flipped)
+                                                      uniforms, flipped, retry_seed)
             if aux_crop is None and self.aux_modality is not None:
                 aux_crop = rgb_crop if rgb_only == "duplicate" else np.zeros_like(rgb_crop)
             rgb_crop, aux_crop = self._photometric(rng, rgb_crop, aux_crop, aux_is_sensor=has_aux)
@@ -377,14 +379,14 @@ class PairDataset(Dataset):
         info = PairInfo(indexed.source.name, sequence.name, t, s, bool(aux_valid), flipped)
         return item, info
 
-    def _crop(self, rgb, aux, box, factor, size, jitter, gaussians, uniforms, flipped):
+    def _crop(self, rgb, aux, box, factor, size, jitter, gaussians, uniforms, flipped, retry_seed=0):
         """(rgb crop, aux crop or None, frame -> crop transform, label transform) by the pipeline's rule."""
         scale_jitter, center_jitter = jitter
         if self.pipeline == "lorat":
             box_xyxy = xywh_to_xyxy(np.asarray(box, dtype=np.float64))
             if any(jitter):
-                scale, translation = siamfc_jittered_params(box_xyxy, factor, size, scale_jitter, center_jitter,
-                                                            gaussians, uniforms)
+                scale, translation = lorat_jitter(box_xyxy, factor, size, scale_jitter, center_jitter, gaussians,
+                                                  uniforms, retry_seed)
             else:
                 scale, translation = siamfc_params(box_xyxy, factor, size)
             crops = [lorat_crop(image, scale, translation, size, flipped=flipped) if image is not None else (None, None)
@@ -415,6 +417,34 @@ class PairDataset(Dataset):
         elif pick < d.grayscale_prob + d.blur_prob + d.solarize_prob:
             out = solarize(out)
         return out, aux
+
+
+# LoRAT's redraws of a search-crop jitter (`prepare_siamfc_cropping_with_augmentation`): at most
+# this many more draws, and the smallest target side kept in the crop (its `min_object_size: 10`
+# for 224 px crops, scaled with the crop size)
+LORAT_JITTER_RETRIES = 10
+LORAT_MIN_CROPPED_SIDE = 10.0 / 224
+
+
+def lorat_jitter(box_xyxy, factor, size, scale_jitter, center_jitter, gaussians, uniforms, retry_seed):
+    """LoRAT's jittered search window, redrawn (from a generator seeded by `retry_seed`, so the
+    sample's own random stream does not depend on the redraws) while the target misses the
+    crop or is cut to under `LORAT_MIN_CROPPED_SIDE * size` per side; after the last redraw the
+    window is kept whatever it holds, as LoRAT's (which then marks the pair negative)."""
+    retry = None
+    for attempt in range(LORAT_JITTER_RETRIES + 1):
+        if attempt:
+            retry = retry or np.random.default_rng(retry_seed)
+            gaussians, uniforms = retry.standard_normal(2), retry.random(2)
+        scale, translation = siamfc_jittered_params(box_xyxy, factor, size, scale_jitter, center_jitter,
+                                                    gaussians, uniforms)
+        x0, x1 = box_xyxy[0] * scale[0] + translation[0], box_xyxy[2] * scale[0] + translation[0]
+        y0, y1 = box_xyxy[1] * scale[1] + translation[1], box_xyxy[3] * scale[1] + translation[1]
+        w = min(max(x1, 0), size) - min(max(x0, 0), size)
+        h = min(max(y1, 0), size) - min(max(y0, 0), size)
+        if w > 0 and h > 0 and min(w, h) >= LORAT_MIN_CROPPED_SIDE * size:
+            break
+    return scale, translation
 
 
 def degrade_crops(item: dict[str, torch.Tensor], degradation: Degradation | None) -> None:
