@@ -1,4 +1,4 @@
-"""Full-frame tracking with a one-stream tracker model (METHODS.md section 1, "Tracking").
+"""Full-frame tracking with a one-stream tracker model.
 
 Per frame: crop the search region around the last box, forward template + search, combine
 the score map with a window, take the best cell's box, map it back to the frame and clip
