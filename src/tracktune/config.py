@@ -112,6 +112,14 @@ class ModelConfig:
     pretrained_format: Literal["auto", "dinov2", "timm", "mae", "ostrack", "lorat", "tracktune"] = "auto"
     # format lorat: the DINOv2 file the LoRAT trainable-only checkpoint (`pretrained`) sits on
     pretrained_base: Optional[str] = None
+    # OSTrack's candidate elimination (design ostrack, fusion rgb / early_add): 0-based blocks
+    # after whose attention search tokens are dropped (released OSTrack-256: [3, 6, 9]), the
+    # keep ratio at each ([0.7, 0.7, 0.7]); the training warm-up as fractions of training
+    # (OSTrack: CE_START_EPOCH 20 and CE_WARM_EPOCH 80 of 300 epochs)
+    ce_loc: list[int] = field(default_factory=list)
+    ce_keep_ratio: list[float] = field(default_factory=list)
+    ce_start: float = 20 / 300
+    ce_warm: float = 80 / 300
     # overrides of the named size's shape (tiny demo and test models); null keeps the size's
     embed_dim: Optional[int] = None
     depth: Optional[int] = None
@@ -186,7 +194,11 @@ class TrainConfig:
 class TrackConfig:
     """Inference on full frames (docs/tracking.md#tracker)."""
 
-    window_influence: float = 0.45
+    # how frames become crops and score maps become boxes (track/tracker.py): the design's
+    # reference tracker when null ("lorat" for model.design lorat, "ostrack" for ostrack), or
+    # "square" (tracktune's own continuous square crop); training pairs crop by the same rule
+    pipeline: Optional[Literal["lorat", "ostrack", "square"]] = None
+    window_influence: float = 0.45  # pipelines lorat / square: score * (1 - w) + window * w
     search_factor: float = 4.0
     template_factor: float = 2.0
     online_template: bool = False

@@ -37,7 +37,7 @@ from tracktune.cache import cache_home
 from tracktune.errors import ConfigError
 from tracktune.files import atomic_write_text
 
-DEMO_FORMAT = 1  # bump when the recipe's meaning changes (part of the pretraining cache key)
+DEMO_FORMAT = 2  # bump when the recipe's meaning changes (part of the pretraining cache key); 2: LoRAT crop rule
 PROTOCOL = "lasher"  # the synthetic RGB-T set is written in LasHeR's layout
 
 

@@ -241,6 +241,42 @@ def test_lorat_checkpoint_is_merged_onto_dinov2(tmp_path):
         load_pretrained(lorat_b(fusion="rgb"), lorat_path)
 
 
+def test_rank16_lorat_file_without_alpha_merges_with_scaling_one(tmp_path):
+    """LoRAT's saver writes no `lora_alpha` (alpha 1, no rsLoRA) and its loader then merges
+    W + B @ A: a rank-16 file must not be scaled by lora.alpha / 16 (4x too strong at alpha 64)."""
+    base_path, lorat_path = tmp_path / "dinov2.safetensors", tmp_path / "LoRAT-r16.safetensors"
+    base, lora = dinov2_state(), lorat_state(rank=16, seed=5)
+    del lora["lora_alpha"], lora["use_rslora"]
+    save_file(base, str(base_path))
+    save_file(lora, str(lorat_path))
+    model = lorat_b(fusion="rgb")
+    report = load_pretrained(model, lorat_path, "auto", base_path=base_path, default_alpha=64.0)
+    assert not report.unused and not report.unfilled
+    assert any("scaling 1" in note and "64.0 is not used" in note for note in report.notes), report.notes
+    state = model.state_dict()
+    # the independent merge, in float64: W + B @ A, nothing else
+    for i in range(2):
+        for ours, (fused, rows), lora_key in (("attn.q", ("attn.qkv.weight", slice(0, C)), "attn.qkv.q"),
+                                              ("attn.k", ("attn.qkv.weight", slice(C, 2 * C)), "attn.qkv.k"),
+                                              ("attn.v", ("attn.qkv.weight", slice(2 * C, 3 * C)), "attn.qkv.v"),
+                                              ("attn.proj", ("attn.proj.weight", slice(None)), "attn.proj"),
+                                              ("mlp.fc1", ("mlp.fc1.weight", slice(None)), "mlp.fc1"),
+                                              ("mlp.fc2", ("mlp.fc2.weight", slice(None)), "mlp.fc2")):
+            a = lora[f"blocks.{i}.{lora_key}.lora.A"].double().numpy()
+            b = lora[f"blocks.{i}.{lora_key}.lora.B"].double().numpy()
+            w = base[f"blocks.{i}.{fused}"][rows].double().numpy()
+            np.testing.assert_allclose(state[f"blocks.{i}.{ours}.weight"].double().numpy(), w + b @ a,
+                                       rtol=0, atol=2e-5)
+    # the stored-alpha path still divides by the rank
+    lora_scaled = lorat_state(rank=16, alpha=64.0, seed=5)
+    save_file(lora_scaled, str(lorat_path))
+    model = lorat_b(fusion="rgb")
+    report = load_pretrained(model, lorat_path, "auto", base_path=base_path)
+    expected = base["blocks.0.attn.proj.weight"] + 4.0 * lora_scaled["blocks.0.attn.proj.lora.B"] @ lora_scaled["blocks.0.attn.proj.lora.A"]
+    torch.testing.assert_close(model.state_dict()["blocks.0.attn.proj.weight"], expected)
+    assert any("lora_alpha = 64.0" in note for note in report.notes)
+
+
 def test_tracktune_rgb_tracker_into_an_rgbx_model(tmp_path):
     small = dict(size="tiny", patch=16, template=32, search=64, depth=2, embed_dim=32, num_heads=2)
     rgb = lorat_b(fusion="rgb", **small)

@@ -44,7 +44,7 @@ def test_box_maps_back_to_the_frame():
     boxes[..., 2:] = 1.0
     boxes[2, 5] = [0.25, 0.25, 0.5, 0.5]
     model = StubModel(logits, boxes)
-    tracker = Tracker(model, TrackConfig(window_influence=0.0, amp="none"))
+    tracker = Tracker(model, TrackConfig(pipeline="square", window_influence=0.0, amp="none"))
     frame = np.zeros((200, 300, 3), np.uint8)
     tracker.init(frame, [80, 90, 20, 20])
     box, score = tracker.update(frame)
@@ -67,7 +67,7 @@ def test_box_is_clipped_to_the_frame():
     logits = np.zeros((8, 8))
     boxes = np.zeros((8, 8, 4))
     boxes[...] = [-1.0, -1.0, 0.2, 0.2]  # far outside the top-left of the frame
-    tracker = Tracker(StubModel(logits, boxes), TrackConfig(amp="none"))
+    tracker = Tracker(StubModel(logits, boxes), TrackConfig(pipeline="square", amp="none"))
     frame = np.zeros((100, 100, 3), np.uint8)
     tracker.init(frame, [10, 10, 10, 10])
     box, _ = tracker.update(frame)

@@ -31,8 +31,10 @@ def micro_model(fusion: str = "early_add", seed: int = 0):
 class StubModel(nn.Module):
     """Returns the same score logits (Gh, Gw) and normalised crop boxes (Gh, Gw, 4) for every input."""
 
-    def __init__(self, score_logits: np.ndarray, boxes: np.ndarray, template_size=64, search_size=128, patch=16):
+    def __init__(self, score_logits: np.ndarray, boxes: np.ndarray, template_size=64, search_size=128, patch=16,
+                 design="lorat"):
         super().__init__()
+        self.design, self.patch_size = design, patch
         self.weight = nn.Parameter(torch.zeros(1))
         self.fusion_module = nn.Module()
         self.fusion_module.needs_aux = False

@@ -79,6 +79,9 @@ def test_run_directory_layout_and_keep_last(tmp_path):
 
 def test_loss_decreases_on_tiny_data(tmp_path):
     config = tiny_config(epochs=6, lr=2e-3, log_every=1, checkpoint_every=100)
+    # the square crop rule: LoRAT's (the design's default) moves the target up to 3 box sizes,
+    # too noisy for this bound in 24 steps of 4 pairs on a 4x4 grid
+    config.track.pipeline = "square"
     train(config, tmp_path / "run", progress=False, sources=memory_sources())
     losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4

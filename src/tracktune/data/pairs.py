@@ -5,17 +5,26 @@ processing_utils}.py`) for the sampling, the crop geometry and the jitter; LoRAT
 ECCV 2024; LitingLin/LoRAT) for mean padding, the template foreground mask and the positive
 cells. The batch layout is the "Training batch" of docs/INTERFACES.md.
 
-Crop geometry (OSTrack / LoRAT): a square of side `ceil(sqrt(w * h) * factor)` centred on the
-(jittered) box, padded with the frame's per-channel mean, resized to `out_size` by one
-`cv2.warpAffine` (crop, resize and horizontal flip folded into one matrix). Search jitter as
-OSTrack's `_get_jittered_box`: size `* exp(N(0, 1) * scale_jitter)` per axis, centre moved by
-up to `center_jitter / 2 * sqrt(jittered area)` per axis; the template is not jittered.
+Crop geometry: the tracking pipeline's crop rule (`pipeline`; `from_config` takes
+`track.pipeline`, null meaning the design's reference), so a model fine-tunes on the crops it
+tracks on (rules in `tracktune.data.crops`); the template is never jittered:
+- `lorat` (LoRAT `siamese_tracker_train/transform/default/processor.py` `SiamFCCropping`): the
+  SiamFC context window, jittered as `get_jittered_scale_and_translation_factors` (per-axis
+  scale `/ exp(N(0, 1) * scale_jitter)`, translation moved by up to `center_jitter * (w sx + h
+  sy) / 2` output pixels), LoRAT's pixel-aligned crop padded with the frame's mean, rounded to
+  uint8 (LoRAT keeps float crops; the batch contract is uint8); labels through the adjusted
+  crop parameters; template foreground cells rasterised as LoRAT's mask generator. A jitter
+  whose target misses the crop or is cut under 10 px (of 224; scaled with the crop) is redrawn
+  up to 10 times (`lorat_jitter`), as LoRAT does; LoRAT then marks a still-failing pair
+  negative, here it is kept as a positive with its clipped label.
+- `ostrack` (OSTrack `processing.py` `_get_jittered_box`, `processing_utils.py`
+  `jittered_center_crop`): size `* exp(N(0, 1) * scale_jitter)` per axis, centre moved by up
+  to `center_jitter / 2 * sqrt(jittered area)` per axis, `sample_target`'s integer window
+  with zero padding, labels as `transform_image_to_crop` (window centre at `(out - 1) / 2`).
+- `square` (tracktune's rule): the OSTrack jitter, a square of side `ceil(sqrt(w * h) *
+  factor)` padded with the frame's mean, one `cv2.warpAffine`, continuous coordinates.
 
 Departures from the released code, and why:
-- Continuous pixel coordinates throughout (pixel i spans [i, i + 1]); the crop corner is not
-  rounded. The warp and the box mapping use the same similarity, so a box lands exactly where
-  its pixels do; OSTrack rounds the corner and maps boxes around `(crop_sz - 1) / 2`, half an
-  output pixel away from where `cv2.resize` puts the pixels.
 - Horizontal flip is drawn once per pair (template and search alike, as OSTrack's joint
   transform) and applied identically to the RGB and auxiliary crops.
 - Colour jitter (brightness, contrast, saturation, fixed order) and the one-of grayscale /
@@ -64,7 +73,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tracktune.boxes import grid_center_mask, grid_touch_mask, is_valid_xywh, xywh_to_xyxy
 from tracktune.config import DataConfig, ExperimentConfig
 from tracktune.data.benchmarks import load
-from tracktune.data.crops import crop_window, jitter_box, to_chw, warp_crop
+from tracktune.data.crops import (crop_window, jitter_box, lorat_crop, lorat_mask_cells, ostrack_crop,
+                                  ostrack_label_transform, resolve_pipeline, siamfc_jittered_params, siamfc_params,
+                                  to_chw, warp_crop)
 from tracktune.data.degrade import Degradation, PairDegrader, parse_specs
 from tracktune.data.sequence import RGB, RGB_CLEAN, Sequence
 from tracktune.errors import ConfigError, DataError
@@ -181,6 +192,7 @@ class PairDataset(Dataset):
         search_size: int,
         patch_size: int,
         seed: int = 0,
+        pipeline: str = "square",
     ) -> None:
         for name, size in (("template_size", template_size), ("search_size", search_size)):
             if size % patch_size:
@@ -198,6 +210,7 @@ class PairDataset(Dataset):
         if not 0.0 <= data.color_jitter < 1.0:
             raise ConfigError(f"data.color_jitter must be within [0, 1), got {data.color_jitter}")
         self.data = data
+        self.pipeline = resolve_pipeline(pipeline, "square")
         self.template_size = template_size
         self.search_size = search_size
         self.patch_size = patch_size
@@ -218,7 +231,8 @@ class PairDataset(Dataset):
     @classmethod
     def from_config(cls, config: ExperimentConfig, sources: SequenceOf[PairSource]) -> "PairDataset":
         m = config.model
-        return cls(sources, config.data, m.template_size, m.search_size, m.patch_size, seed=config.seed)
+        return cls(sources, config.data, m.template_size, m.search_size, m.patch_size, seed=config.seed,
+                   pipeline=resolve_pipeline(config.track.pipeline, m.design))
 
     def _index(self, source: PairSource) -> _IndexedSource:
         if source.rgb_only not in ("zero", "duplicate"):
@@ -345,30 +359,56 @@ class PairDataset(Dataset):
         ):
             box = sequence.boxes[frame_index]
             gaussians, uniforms = rng.standard_normal(2), rng.random(2)
-            window_box = jitter_box(box, jitter[0], jitter[1], gaussians, uniforms) if any(jitter) else box
-            transform = crop_window(window_box, factor, size, flipped)
-            rgb_crop = warp_crop(rgb, transform)
-            aux_crop = warp_crop(aux, transform) if aux is not None else None
+            retry_seed = int(rng.integers(2**62)) if self.pipeline == "lorat" else 0
+            rgb_crop, aux_crop, twin_crop, label = self._crop(rgb, aux, twin, box, factor, size, jitter, gaussians,
+                                                              uniforms, flipped, retry_seed)
             if aux_crop is None and self.aux_modality is not None:
                 aux_crop = rgb_crop if rgb_only == "duplicate" else np.zeros_like(rgb_crop)
-            twin_crop = warp_crop(twin, transform) if twin is not None else None
             rgb_crop, aux_crop, twin_crop = self._photometric(rng, rgb_crop, aux_crop, aux_is_sensor=has_aux,
                                                               twin=twin_crop)
             if twin_crop is not None:
                 item[f"{role}_rgb_twin"] = to_chw(twin_crop)
-            box_norm = np.clip(transform.frame_to_crop(xywh_to_xyxy(box), normalised=True), 0.0, 1.0)
+            box_norm = np.clip(label.frame_to_crop(xywh_to_xyxy(box), normalised=True), 0.0, 1.0)
             grid = size // self.patch_size
             item[f"{role}_rgb"] = to_chw(rgb_crop)
             if self.aux_modality is not None:
                 item[f"{role}_aux"] = to_chw(aux_crop)
             item[f"{role}_box"] = torch.from_numpy(box_norm.astype(np.float32))
-            if role == "template":
+            if role == "template" and self.pipeline == "lorat":
+                box_pixels = label.frame_to_crop(xywh_to_xyxy(box))
+                item["template_mask"] = torch.from_numpy(lorat_mask_cells(box_pixels, self.patch_size, (grid, grid)))
+            elif role == "template":
                 item["template_mask"] = torch.from_numpy(grid_touch_mask(box_norm, grid, grid))
             else:
                 item["search_positive"] = torch.from_numpy(grid_center_mask(box_norm, grid, grid))
         item["aux_valid"] = torch.tensor(bool(aux_valid))
         info = PairInfo(indexed.source.name, sequence.name, t, s, bool(aux_valid), flipped)
         return item, info
+
+    def _crop(self, rgb, aux, twin, box, factor, size, jitter, gaussians, uniforms, flipped, retry_seed=0):
+        """(rgb crop, aux crop or None, clean-twin crop or None, label transform) by the pipeline's
+        rule; the auxiliary image and the clean twin are cut with the RGB crop's window."""
+        scale_jitter, center_jitter = jitter
+        if self.pipeline == "lorat":
+            box_xyxy = xywh_to_xyxy(np.asarray(box, dtype=np.float64))
+            if any(jitter):
+                scale, translation = lorat_jitter(box_xyxy, factor, size, scale_jitter, center_jitter, gaussians,
+                                                  uniforms, retry_seed)
+            else:
+                scale, translation = siamfc_params(box_xyxy, factor, size)
+            crops = [lorat_crop(image, scale, translation, size, flipped=flipped) if image is not None else (None, None)
+                     for image in (rgb, aux, twin)]
+            rounded = [None if c is None else np.clip(np.rint(c), 0, 255).astype(np.uint8) for c, _ in crops]
+            return rounded[0], rounded[1], rounded[2], crops[0][1]
+        window_box = jitter_box(box, scale_jitter, center_jitter, gaussians, uniforms) if any(jitter) else box
+        if self.pipeline == "ostrack":
+            rgb_crop, transform, _ = ostrack_crop(rgb, window_box, factor, size, flipped)
+            aux_crop, twin_crop = (ostrack_crop(image, window_box, factor, size, flipped)[0] if image is not None else None
+                                   for image in (aux, twin))
+            return rgb_crop, aux_crop, twin_crop, ostrack_label_transform(transform)
+        transform = crop_window(window_box, factor, size, flipped)
+        aux_crop, twin_crop = (warp_crop(image, transform) if image is not None else None for image in (aux, twin))
+        return warp_crop(rgb, transform), aux_crop, twin_crop, transform
 
     def _photometric(self, rng, rgb, aux, aux_is_sensor: bool, twin=None):
         """The photometric augmentation of one RGB crop (and its aux crop's blur); a clean
@@ -391,6 +431,34 @@ class PairDataset(Dataset):
             out = solarize(out)
             twin = solarize(twin) if twin is not None else None
         return out, aux, twin
+
+
+# LoRAT's redraws of a search-crop jitter (`prepare_siamfc_cropping_with_augmentation`): at most
+# this many more draws, and the smallest target side kept in the crop (its `min_object_size: 10`
+# for 224 px crops, scaled with the crop size)
+LORAT_JITTER_RETRIES = 10
+LORAT_MIN_CROPPED_SIDE = 10.0 / 224
+
+
+def lorat_jitter(box_xyxy, factor, size, scale_jitter, center_jitter, gaussians, uniforms, retry_seed):
+    """LoRAT's jittered search window, redrawn (from a generator seeded by `retry_seed`, so the
+    sample's own random stream does not depend on the redraws) while the target misses the
+    crop or is cut to under `LORAT_MIN_CROPPED_SIDE * size` per side; after the last redraw the
+    window is kept whatever it holds, as LoRAT's (which then marks the pair negative)."""
+    retry = None
+    for attempt in range(LORAT_JITTER_RETRIES + 1):
+        if attempt:
+            retry = retry or np.random.default_rng(retry_seed)
+            gaussians, uniforms = retry.standard_normal(2), retry.random(2)
+        scale, translation = siamfc_jittered_params(box_xyxy, factor, size, scale_jitter, center_jitter,
+                                                    gaussians, uniforms)
+        x0, x1 = box_xyxy[0] * scale[0] + translation[0], box_xyxy[2] * scale[0] + translation[0]
+        y0, y1 = box_xyxy[1] * scale[1] + translation[1], box_xyxy[3] * scale[1] + translation[1]
+        w = min(max(x1, 0), size) - min(max(x0, 0), size)
+        h = min(max(y1, 0), size) - min(max(y0, 0), size)
+        if w > 0 and h > 0 and min(w, h) >= LORAT_MIN_CROPPED_SIDE * size:
+            break
+    return scale, translation
 
 
 def degrade_crops(item: dict[str, torch.Tensor], degradation: Degradation | None) -> None:

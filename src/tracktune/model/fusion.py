@@ -100,6 +100,8 @@ def _single_sequence(model: "TrackerModel", template: torch.Tensor, search: torc
     """Run [template | search] tokens through the blocks; the normalised search tokens."""
     layout = model.layout
     tokens = torch.cat([template, search], dim=1)
+    if getattr(model, "candidate_elimination", False):  # OSTrack's CE (model/tracker_model.py)
+        return model.run_blocks_ce(tokens, return_blocks)
     tokens, grids = model.run_blocks(tokens, lambda t: layout.split(t)[1], return_blocks)
     return model.norm(layout.split(tokens)[1]), grids
 

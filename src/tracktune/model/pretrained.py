@@ -18,6 +18,8 @@ Formats (`model.pretrained_format`; `auto` tells them apart by their keys):
   `head.{cls,reg}_mlp.layers.{0,1,2}.*`, scalars `lora_alpha`, `use_rslora`) on top of the
   DINOv2 file `model.pretrained_base`: the LoRA deltas are merged into the base weights
   (W + alpha/r B A, alpha/sqrt(r) with rsLoRA), giving the LoRAT tracker as a plain model.
+  A file without `lora_alpha` is merged with scaling 1 (W + B A), as LoRAT's loader does
+  (its saver leaves the scalars out when alpha is 1); the import note says which rule ran.
 - `tracktune`: a safetensors file of this model's own state-dict names
   (`save_model_weights`), e.g. an exported RGB tracker loaded into an RGB-X model.
 
@@ -76,6 +78,8 @@ class ImportReport:
     unused: list[str] = field(default_factory=list)  # file keys no rule used (an error when strict)
     unfilled: list[str] = field(default_factory=list)  # model entries nothing set (an error when strict)
     notes: list[str] = field(default_factory=list)
+    # format ostrack: the model's candidate elimination, {block: keep ratio} ({} = none), or None
+    candidate_elimination: Optional[dict] = None
 
     def summary(self) -> str:
         lines = [f"imported {self.path} (format {self.format}): {len(self.filled)} entries filled, "
@@ -265,6 +269,7 @@ class _Import:
         if self.model.design != "ostrack":
             raise CheckpointError(f"{self.report.path}: an OSTrack checkpoint (centre head, separate template / "
                                   "search positions) needs model.design: ostrack")
+        self.candidate_elimination_note()
         self.backbone(tensors, "backbone.")
         for key, value in tensors.items():
             if key in ("backbone.pos_embed_z", "backbone.pos_embed_x"):
@@ -275,6 +280,31 @@ class _Import:
             elif key.startswith("box_head."):
                 self.assign("head." + key[len("box_head."):], value, key)
                 self.used.add(key)
+
+    def candidate_elimination_note(self) -> None:
+        """Record the model's candidate elimination and compare it with what the file's name says
+        of its training (OSTrack's weights carry no configuration; its released runs are named
+        after their experiment config, e.g. `vitb_256_mae_ce_32x4_ep300` with CE at blocks 3, 6,
+        9 keeping 0.7, `vitb_256_mae_32x4_ep300` without)."""
+        ce = dict(sorted(getattr(self.model, "ce_keep", {}).items()))
+        self.report.candidate_elimination = ce
+        used = (f"the model eliminates candidates after blocks {list(ce)} (0-based) keeping {list(ce.values())}"
+                if ce else "the model runs without candidate elimination")
+        name = Path(self.report.path).as_posix().lower()
+        known = None
+        if re.search(r"(^|[_/.-])ce([_/.-]|$)", name):
+            known, what = {3: 0.7, 6: 0.7, 9: 0.7}, "a candidate-elimination run (CE_LOC [3, 6, 9], keep 0.7)"
+        elif re.search(r"vit[bl]_\d+_mae_\d+x\d+", name):
+            known, what = {}, "a run without candidate elimination"
+        if known is None:
+            self.report.notes.append(f"{used}; the file does not record whether it was trained with candidate "
+                                     "elimination (released OSTrack-256/384 and the trackers built on them use "
+                                     "model.ce_loc [3, 6, 9], model.ce_keep_ratio [0.7, 0.7, 0.7])")
+        elif known != ce:
+            self.report.notes.append(f"MISMATCH: {used}, but the file's name says {what}; set model.ce_loc / "
+                                     "model.ce_keep_ratio to match, or its score maps will differ from its authors'")
+        else:
+            self.report.notes.append(f"{used}, as the file's name says it was trained ({what})")
 
     def lorat(self, tensors: dict[str, torch.Tensor], default_alpha: Optional[float]) -> None:
         """Merge LoRAT's LoRA deltas onto the (already assigned) DINOv2 base weights."""
@@ -287,12 +317,20 @@ class _Import:
                 self.used.add(key)
                 self.report.discarded[key] = "LoRA scaling, applied while merging"
         if alpha is None:
-            if default_alpha is None:
-                raise CheckpointError(f"{self.report.path}: no lora_alpha in the file; set lora.alpha")
-            alpha_value = float(default_alpha)
-            self.report.notes.append(f"no lora_alpha in the file: merged with lora.alpha = {alpha_value}")
+            # LoRAT's saver (`vit_lora_utils.state_dict_with_lora_meta_attributes`) omits the
+            # scalars when alpha == 1 and rsLoRA is off, and its loader
+            # (`attach_lora_state_dict_hooks_` -> `modules/lora/merge.py` `_lora_delta` with
+            # alpha None) then merges B @ A with scaling 1, whatever the rank: do the same
+            scaling_rule = None
+            note = ("no lora_alpha in the file: merged with scaling 1 (W + B @ A), as LoRAT's own loader does "
+                    "for its files without the scalars")
+            if default_alpha is not None:
+                note += f"; lora.alpha = {float(default_alpha)} is not used for the merge"
+            self.report.notes.append(note)
         else:
-            alpha_value = float(alpha.item())
+            scaling_rule = float(alpha.item())
+            self.report.notes.append(f"LoRA merged with the file's lora_alpha = {scaling_rule} "
+                                     f"(scaling alpha / {'sqrt(rank)' if rslora else 'rank'})")
         pattern = re.compile(r"^blocks\.(\d+)\.(attn\.qkv\.[qkv]|attn\.proj|mlp\.fc1|mlp\.fc2|mlp\.w12|mlp\.w3)\.lora\.A$")
         for key, a_matrix in tensors.items():
             if key in ("token_type_embed",) or key.startswith("head."):
@@ -312,7 +350,7 @@ class _Import:
                 raise CheckpointError(f"{self.report.path}: {key} adapts {entry}, which the base file did not fill")
             a_matrix, b_matrix = a_matrix.float(), tensors[b_key].float()
             rank = a_matrix.shape[0]
-            scaling = alpha_value / (math.sqrt(rank) if rslora else rank)
+            scaling = 1.0 if scaling_rule is None else scaling_rule / (math.sqrt(rank) if rslora else rank)
             base = self.values[entry].float()
             if (b_matrix.shape[0], a_matrix.shape[1]) != tuple(base.shape) or b_matrix.shape[1] != rank:
                 raise CheckpointError(f"{self.report.path}: {key} {tuple(a_matrix.shape)} / {b_key} "
@@ -379,8 +417,8 @@ def load_pretrained(model, path: str | Path, fmt: str = "auto", base_path: str |
                     default_alpha: Optional[float] = None, strict: bool = True) -> ImportReport:
     """Fill `model` from a checkpoint (see the module docstring); returns the report.
 
-    `base_path`: the DINOv2 file under a LoRAT checkpoint. `default_alpha`: LoRA alpha for a
-    LoRAT file that does not store it. With `strict` (the default) an unused file key or an
+    `base_path`: the DINOv2 file under a LoRAT checkpoint. `default_alpha`: the config's LoRA
+    alpha, only named in the note: a LoRAT file without `lora_alpha` merges with scaling 1. With `strict` (the default) an unused file key or an
     unfilled model entry raises CheckpointError before anything is written.
     """
     tensors, container = read_state_dict(path)

@@ -16,15 +16,31 @@ row 1 template foreground (the patches the template box touches, `template_mask`
 search. MLP anchor-free head. OSTrack design: separate `pos_embed_z`, `pos_embed_x`, no
 token types, convolutional centre head.
 
+Candidate elimination (OSTrack design; botaoye/OSTrack `lib/models/layers/attn_blocks.py`
+`candidate_elimination` / `CEBlock`, `lib/models/ostrack/vit_ce.py` `forward_features`,
+`lib/utils/ce_utils.py` `generate_mask_cond` / `adjust_keep_rate`): after the attention of
+each block in `ce_loc` (0-based, as OSTrack's `CE_LOC`: released OSTrack-256 [3, 6, 9]), the
+search tokens are ranked by the attention the template centre token pays them (mean over the
+centre rows and the heads; `CE_TEMPLATE_RANGE: CTR_POINT`, the centre cell
+`((Gz - 1) // 2, (Gz - 1) // 2)`), and only the first `ceil(keep_ratio * current count)` stay
+for the block's MLP and the later blocks. After the final norm the kept tokens go back to
+their original positions and the eliminated ones are zeros, which the head reads. In training
+the keep ratio follows OSTrack's warm-up (`set_keep_ratio(progress)`: 1 before `ce_start`,
+then a half cosine down to the block ratio over `ce_warm`, both fractions of training; OSTrack
+counts whole epochs, 20 and 80 of 300); in eval mode each block uses its own ratio.
+Candidate elimination runs with the single-sequence fusions (`rgb`, `early_add`).
+
 Departures: images come in as uint8 (or float 0..255) and are normalised here with the
 ImageNet mean / std, so callers never need to know the convention. LoRAT's released model
 indexes its (W, H)-ordered sizes; ours are (H, W) throughout (the same for square crops).
-OSTrack's candidate elimination (early token dropping) is not implemented.
+The template-centre cell for grids OSTrack has no entry for follows the same rule
+((G - 1) // 2; OSTrack raises).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+import math
+from typing import Callable, Iterable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -48,7 +64,8 @@ class TrackerModel(nn.Module):
     """See the module docstring. `forward` returns the dict described in docs/INTERFACES.md ("Model")."""
 
     def __init__(self, design: str, spec: ViTSpec, patch_size: int, template_size: int, search_size: int,
-                 fusion: str = "rgb", drop_path: float = 0.0) -> None:
+                 fusion: str = "rgb", drop_path: float = 0.0, ce_loc: Sequence[int] = (),
+                 ce_keep_ratio: Sequence[float] = (), ce_start: float = 20 / 300, ce_warm: float = 80 / 300) -> None:
         super().__init__()
         if design not in ("lorat", "ostrack"):
             raise ConfigError(f"model.design: unknown design {design!r} (lorat or ostrack)")
@@ -85,6 +102,7 @@ class TrackerModel(nn.Module):
         self.blocks = build_blocks(spec, drop_path)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.fusion_module = FUSIONS[fusion](self)
+        self._init_candidate_elimination(ce_loc, ce_keep_ratio, ce_start, ce_warm)
         if design == "lorat":
             self.head = MlpAnchorFreeHead(dim, self.search_grid)
         else:
@@ -100,7 +118,8 @@ class TrackerModel(nn.Module):
                         embed_dim=model_config.embed_dim, depth=model_config.depth,
                         num_heads=model_config.num_heads)
         return cls(model_config.design, spec, model_config.patch_size, model_config.template_size,
-                   model_config.search_size, model_config.fusion, model_config.drop_path)
+                   model_config.search_size, model_config.fusion, model_config.drop_path,
+                   model_config.ce_loc, model_config.ce_keep_ratio, model_config.ce_start, model_config.ce_warm)
 
     def reset_parameters(self) -> None:
         """Random init (timm's ViT init; embeddings trunc-normal 0.02); heads init themselves."""
@@ -108,6 +127,104 @@ class TrackerModel(nn.Module):
         init_vit_weights(self.norm)
         for name, parameter in self.named_parameters(recurse=False):
             nn.init.trunc_normal_(parameter, std=0.02)
+
+    # ---- candidate elimination (see the module docstring) --------------------------------
+
+    def _init_candidate_elimination(self, ce_loc, ce_keep_ratio, ce_start, ce_warm) -> None:
+        ce_loc, ce_keep_ratio = [int(i) for i in ce_loc], [float(r) for r in ce_keep_ratio]
+        if ce_loc:
+            if self.design != "ostrack":
+                raise ConfigError("model.ce_loc: candidate elimination belongs to the OSTrack design (model.design: ostrack)")
+            if self.fusion not in ("rgb", "early_add"):
+                raise ConfigError(f"model.ce_loc: candidate elimination runs with fusion rgb or early_add, not "
+                                  f"{self.fusion} (set model.ce_loc: [])")
+            if len(ce_keep_ratio) != len(ce_loc):
+                raise ConfigError(f"model.ce_keep_ratio: {len(ce_keep_ratio)} ratios for {len(ce_loc)} ce_loc blocks")
+            bad = [i for i in ce_loc if not 0 <= i < self.depth]
+            if bad:
+                raise ConfigError(f"model.ce_loc: blocks {bad} out of range for a {self.depth}-block model (0-based)")
+            if not all(0.0 < r <= 1.0 for r in ce_keep_ratio):
+                raise ConfigError(f"model.ce_keep_ratio: ratios must be within (0, 1], got {ce_keep_ratio}")
+            if ce_start < 0 or ce_warm < 0:
+                raise ConfigError("model.ce_start / model.ce_warm: fractions of training, >= 0")
+        self.ce_keep = dict(zip(ce_loc, ce_keep_ratio))  # block index -> its keep ratio
+        self.ce_start, self.ce_warm = float(ce_start), float(ce_warm)
+        self.ce_keep_rate: Optional[float] = None  # training override (set_keep_ratio); None: the blocks' own
+        zh, zw = self.template_grid
+        # the template rows whose attention ranks the search tokens (CTR_POINT: the centre cell),
+        # as indices (a boolean mask would need nonzero(), which the meta device cannot count)
+        centre = torch.tensor([((zh - 1) // 2) * zw + (zw - 1) // 2], dtype=torch.long)
+        self.register_buffer("ce_template_rows", centre, persistent=False)
+
+    @property
+    def candidate_elimination(self) -> bool:
+        return bool(self.ce_keep)
+
+    def keep_ratio_at(self, progress: float) -> float:
+        """OSTrack's `adjust_keep_rate` on the fraction of training done: 1 before `ce_start`,
+        the base ratio (the first CE block's) after `ce_start + ce_warm`, a half cosine between."""
+        base = next(iter(self.ce_keep.values()), 1.0)
+        if progress < self.ce_start:
+            return 1.0
+        if progress >= self.ce_start + self.ce_warm:
+            return base
+        return base + (1.0 - base) * (math.cos((progress - self.ce_start) / self.ce_warm * math.pi) + 1.0) * 0.5
+
+    def set_keep_ratio(self, progress: Optional[float]) -> None:
+        """The trainer's hook, once per step: the keep ratio every CE block uses in training
+        (`keep_ratio_at(progress)`); None: each block's own ratio. No effect without CE."""
+        self.ce_keep_rate = None if progress is None or not self.ce_keep else self.keep_ratio_at(progress)
+
+    def _block_keep_ratio(self, index: int) -> float:
+        if index not in self.ce_keep:
+            return 1.0
+        if self.training and self.ce_keep_rate is not None:
+            return self.ce_keep_rate  # OSTrack: the actor's ce_keep_rate replaces every block's ratio
+        return self.ce_keep[index]
+
+    def eliminate(self, weights: torch.Tensor, tokens: torch.Tensor, keep_ratio: float,
+                  search_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep the `ceil(keep_ratio * Ns)` search tokens the template centre attends to most.
+
+        weights (B, heads, Nz+Ns, Nz+Ns), tokens (B, Nz+Ns, C), search_index (B, Ns): the
+        original positions of the current search tokens. Returns the tokens [template | kept
+        search, most attended first] and the kept tokens' original positions."""
+        nz = self.layout.template_len
+        ns = tokens.shape[1] - nz
+        keep = math.ceil(keep_ratio * ns)
+        if keep >= ns:
+            return tokens, search_index
+        centre_rows = weights.index_select(2, self.ce_template_rows)  # (B, heads, centre rows, Nz+Ns)
+        ranking = centre_rows[..., nz:].mean(dim=2).mean(dim=1)  # (B, Ns)
+        order = torch.sort(ranking, dim=1, descending=True)[1][:, :keep]
+        kept = tokens[:, nz:].gather(1, order.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+        return torch.cat([tokens[:, :nz], kept], dim=1), search_index.gather(1, order)
+
+    def run_blocks_ce(self, tokens: torch.Tensor, return_blocks: Iterable[int]) -> tuple[torch.Tensor, dict]:
+        """The blocks over one [template | search] sequence with candidate elimination: the
+        normalised search tokens back in their original order (eliminated ones zero) and the
+        requested block outputs as grids (eliminated cells zero)."""
+        batch, _, dim = tokens.shape
+        nz, nx = self.layout.template_len, self.layout.search_len
+        search_index = torch.arange(nx, device=tokens.device).unsqueeze(0).expand(batch, -1)
+
+        def restore(search: torch.Tensor) -> torch.Tensor:
+            full = search.new_zeros(batch, nx, dim)
+            return full.scatter(1, search_index.unsqueeze(-1).expand(-1, -1, dim), search)
+
+        grids = {}
+        for i, block in enumerate(self.blocks):
+            keep_ratio = self._block_keep_ratio(i)
+            if keep_ratio < 1.0:
+                attended, weights = block.attn(block.norm1(tokens), return_weights=True)
+                tokens = tokens + block.drop_path(block.ls1(attended))
+                tokens, search_index = self.eliminate(weights, tokens, keep_ratio, search_index)
+                tokens = tokens + block.mlp_residual(tokens)
+            else:
+                tokens = block(tokens)
+            if i in return_blocks:
+                grids[i] = self.search_grid_map(restore(tokens[:, nz:]))
+        return restore(self.norm(tokens)[:, nz:]), grids
 
     # ---- building blocks the fusion schemes use ------------------------------------------
 

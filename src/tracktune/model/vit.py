@@ -99,7 +99,9 @@ class Attention(nn.Module):
         self.v = nn.Linear(dim, dim, bias=bias)
         self.proj = nn.Linear(dim, dim, bias=bias)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, return_weights: bool = False):
+        """(B, N, C) -> (B, N, C); with `return_weights`, also the softmax attention weights
+        (B, heads, N, N) (computed explicitly; OSTrack's candidate elimination reads them)."""
         batch, length, dim = tokens.shape
         heads = self.num_heads
 
@@ -107,6 +109,10 @@ class Attention(nn.Module):
             return t.view(batch, length, heads, dim // heads).transpose(1, 2)
 
         q, k, v = split(self.q(tokens)), split(self.k(tokens)), split(self.v(tokens))
+        if return_weights:
+            weights = ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+            attended = weights @ v
+            return self.proj(attended.transpose(1, 2).reshape(batch, length, dim)), weights
         if q.device.type == "cpu" and q.dtype == torch.bfloat16:
             attended = explicit_attention(q, k, v)
         else:

@@ -250,6 +250,7 @@ class Trainer:
         model.train()
         lr = self.scheduler.get_last_lr()[0] / self.optimizer.param_groups[0].get("lr_scale", 1.0)  # the base lr
         info = self.step_info(self.step, lr)
+        model.set_keep_ratio(info.progress)  # OSTrack's candidate-elimination warm-up (no effect without CE)
         tracking: dict[str, torch.Tensor] = {}
         extras_sum: dict[str, torch.Tensor] = {}
         for micro in range(t.grad_accum):
