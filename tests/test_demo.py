@@ -82,6 +82,8 @@ def test_every_method_recipe_runs(tmp_path, monkeypatch):
 def test_step_options_are_checked(capsys, tmp_path):
     from tracktune.cli import main
 
-    assert main(["demo", "--adapt-steps", "0", "--out", str(tmp_path / "out")]) == 1
-    assert "--adapt-steps must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # argparse's range-checked type
+        main(["demo", "--adapt-steps", "0", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "argument --adapt-steps: 0 is out of range; expected an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before any work

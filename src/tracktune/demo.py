@@ -34,7 +34,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from tracktune.cache import cache_home
+from tracktune.cli_types import int_range
 from tracktune.errors import ConfigError
+from tracktune.progress import add_progress_arguments, progress_mode
 
 DEMO_FORMAT = 1  # bump when the recipe's meaning changes (part of the pretraining cache key)
 PROTOCOL = "lasher"  # the synthetic RGB-T set is written in LasHeR's layout
@@ -464,9 +466,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated methods, or all (known: {', '.join(METHOD_RECIPES)}; rgb is always "
                              f"included; default {','.join(DEFAULT_METHODS)})")
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    parser.add_argument("--adapt-steps", type=int, default=None, help="optimiser steps per method")
-    parser.add_argument("--pretrain-steps", type=int, default=None, help="RGB pretraining steps")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--adapt-steps", type=int_range(1), default=None, help="optimiser steps per method")
+    parser.add_argument("--pretrain-steps", type=int_range(1), default=None, help="RGB pretraining steps")
+    add_progress_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -478,5 +480,5 @@ def main(args: argparse.Namespace) -> int:
         recipe.adapt_steps = args.adapt_steps
     if args.pretrain_steps is not None:
         recipe.pretrain_steps = args.pretrain_steps
-    run_demo(recipe, parse_methods(args.methods), Path(args.out), progress=not args.no_progress)
+    run_demo(recipe, parse_methods(args.methods), Path(args.out), progress=progress_mode(args))
     return 0

@@ -174,8 +174,17 @@ def read_tracker_results(directory: str | Path, sequences: list[str], layout: st
         import tempfile
         import zipfile
 
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(directory) as archive:
-            archive.extractall(tmp)
+        import zlib
+
+        try:
+            archive = zipfile.ZipFile(directory)
+        except zipfile.BadZipFile as exc:
+            raise DataError(f"{directory}: not a readable zip file ({exc})") from None
+        with tempfile.TemporaryDirectory() as tmp, archive:
+            try:
+                archive.extractall(tmp)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise DataError(f"{directory}: corrupt zip file ({exc})") from None
             try:
                 runs, notes = read_tracker_results(tmp, sequences, layout, confidences)
             except DataError as exc:  # name the zip, not the temporary folder

@@ -14,6 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from tracktune.cli_types import int_range
+from tracktune.progress import add_progress_arguments, progress_mode
+
 # dataset -> result-file layout of its official toolkit (default "plain": <seq>.txt)
 DATASET_LAYOUTS = {"got10k": "got10k", "vot_rgbd2022": "vot"}
 
@@ -29,19 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set track.window_influence=0.3 (repeatable)")
     parser.add_argument("--rgb-only", action="store_true", help="feed the RGB frame as the auxiliary frame")
-    parser.add_argument("--batch", type=int, default=8, metavar="N", help="sequences tracked in lockstep (default 8)")
+    parser.add_argument("--batch", type=int_range(1), default=8, metavar="N", help="sequences tracked in lockstep (default 8)")
     parser.add_argument("--sequences", nargs="+", metavar="SEQ", help="only these sequences")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arguments(parser)
 
 
 def track_config_for(checkpoint_config, config_path, overrides):
     """The TrackConfig: CONFIG's (or the checkpoint's) track section with `--set` applied."""
-    from tracktune.config import ExperimentConfig, from_dict, load_config, merge_overrides, to_dict
+    from tracktune.config import config_from_dict, load_config, require_sections, to_dict
 
+    require_sections(overrides, ["track"], "run rebuilds the model from the checkpoint's config; "
+                     "only track.* settings can be changed")
     if config_path is not None:
         return load_config(config_path, overrides).track
-    return from_dict(ExperimentConfig, merge_overrides(to_dict(checkpoint_config), overrides)).track
+    return config_from_dict(to_dict(checkpoint_config), "the checkpoint's config", overrides).track
 
 
 def main(args: argparse.Namespace) -> int:
@@ -68,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
         sequences = [by_name[n] for n in args.sequences]
     if not sequences:
         raise DataError(f"dataset {args.dataset} split {args.split}: no sequences")
-    runner = BatchedRunner(model, track_config, batch_size=args.batch, progress=not args.no_progress,
+    runner = BatchedRunner(model, track_config, batch_size=args.batch, progress=progress_mode(args),
                            rgb_only=args.rgb_only)
     start = time.perf_counter()
     results = runner.run(sequences)

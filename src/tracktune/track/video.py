@@ -13,6 +13,9 @@ import argparse
 import os
 from pathlib import Path
 
+from tracktune.cli_types import positive_float
+from tracktune.progress import add_progress_arguments, progress_bar, progress_mode
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -26,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--box", metavar="X,Y,W,H", help="first-frame box (default: draw it, needs a display)")
     parser.add_argument("--out", required=True, metavar="OUT.mp4", help="video with the track drawn")
     parser.add_argument("--boxes", metavar="OUT.txt", help="also write one x,y,w,h line per frame")
-    parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's, or 30)")
+    parser.add_argument("--fps", type=positive_float, default=None, help="output frame rate (default: the input's, or 30)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arguments(parser)
 
 
 def parse_box(text: str):
@@ -120,7 +123,6 @@ def main(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
     import torch
-    from tqdm.auto import tqdm
 
     from tracktune.data.annotations import write_boxes
     from tracktune.data.modalities import to_three_channel
@@ -143,7 +145,7 @@ def main(args: argparse.Namespace) -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fps = args.fps or rgb_source.fps or 30.0
     writer, boxes = None, []
-    bar = tqdm(total=rgb_source.count, unit="frame", disable=args.no_progress, dynamic_ncols=True)
+    bar = progress_bar(rgb_source.count, "tracking", "frame", progress_mode(args))
     try:
         for index, frame in enumerate(rgb_source):
             aux = None
