@@ -3,9 +3,14 @@
 Formats: `xywh` (top-left corner, width, height; what datasets store), `xyxy` (corners),
 `cxcywh` (centre, size). Every function works on numpy arrays and torch tensors of shape
 (..., 4) alike, so data, model, losses and evaluation share one implementation.
+
+This module never imports torch (the benchmark loaders and evaluation use it without torch):
+given a tensor, it takes the torch module from `sys.modules`, where it must already be.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -14,12 +19,15 @@ def _is_torch(x) -> bool:
     return type(x).__module__.startswith("torch")
 
 
+def _torch():
+    """The torch module, for tensor inputs only (a tensor exists, so torch is imported)."""
+    return sys.modules["torch"]
+
+
 def _stack(parts, like):
     if not _is_torch(like):
         return np.stack(parts, axis=-1)
-    import torch
-
-    return torch.stack(parts, dim=-1)
+    return _torch().stack(parts, dim=-1)
 
 
 def _as_array(boxes):
@@ -85,8 +93,7 @@ def iou_xyxy(a, b, eps: float = 0.0):
         with np.errstate(invalid="ignore", divide="ignore"):
             out = inter / (union + eps)
         return np.where(union + eps > 0, out, 0.0)
-    import torch
-
+    torch = _torch()
     u = union + eps
     return torch.where(u > 0, inter / u.clamp(min=1e-12), torch.zeros_like(u))
 
@@ -139,8 +146,7 @@ def _fit_size(start, size, end):
     """`size` lowered by the last units in the last place where `start + size` rounds above
     `end`: the far edge a user computes as x + w must not pass the bound the box was clipped to."""
     if _is_torch(size):
-        import torch
-
+        torch = _torch()
         step_down = lambda v: torch.nextafter(v, torch.zeros_like(v))  # noqa: E731
         where, any_ = torch.where, lambda m: bool(m.any())
     else:
@@ -175,8 +181,7 @@ def grid_touch_mask(boxes_xyxy, grid_h: int, grid_w: int):
         cols = cols & (xs / grid_w < x1)
         rows = ((ys + 1) / grid_h > y0) & (ys / grid_h < y1)
         return rows[..., :, None] & cols[..., None, :]
-    import torch
-
+    torch = _torch()
     ys = torch.arange(grid_h, dtype=b.dtype, device=b.device)
     xs = torch.arange(grid_w, dtype=b.dtype, device=b.device)
     x0, y0, x1, y1 = (b[..., i, None] for i in range(4))
@@ -193,8 +198,7 @@ def grid_center_mask(boxes_xyxy, grid_h: int, grid_w: int):
         cy = (np.arange(grid_h, dtype=np.float64) + 0.5) / grid_h
         cx = (np.arange(grid_w, dtype=np.float64) + 0.5) / grid_w
     else:
-        import torch
-
+        torch = _torch()
         cy = (torch.arange(grid_h, dtype=b.dtype, device=b.device) + 0.5) / grid_h
         cx = (torch.arange(grid_w, dtype=b.dtype, device=b.device) + 0.5) / grid_w
     x0, y0, x1, y1 = (b[..., i, None] for i in range(4))

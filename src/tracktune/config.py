@@ -1,6 +1,6 @@
 """Typed experiment configuration: dataclasses <-> YAML, dotted overrides, validation.
 
-A YAML file sets any field of `ExperimentConfig`; `--set model.lora.rank=16` overrides one
+A YAML file sets any field of `ExperimentConfig`; `--set lora.rank=16` overrides one
 from the command line (the value is parsed as YAML). An unknown key is an error naming the
 key and the closest valid one; a value of the wrong type is an error naming the key. The
 resolved config is written beside every run (`save_config`).
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import math
 import re
 import types
@@ -24,6 +23,8 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from tracktune.errors import ConfigError
+from tracktune.files import atomic_write_text
+from tracktune.suggest import did_you_mean
 
 # --------------------------------------------------------------------------------------
 # Sections
@@ -52,7 +53,7 @@ class LoraConfig:
         for i, target in enumerate(self.targets):
             if target not in LORA_TARGETS:
                 raise ConfigError(f"{where}.targets.{i}: {target!r} is not one of {', '.join(LORA_TARGETS)}"
-                                  f"{_suggest(str(target), LORA_TARGETS)}", f"{where}.targets.{i}")
+                                  f"{did_you_mean(str(target), LORA_TARGETS)}", f"{where}.targets.{i}")
 
 
 @dataclass
@@ -343,7 +344,7 @@ class ExperimentConfig:
         for i, method in enumerate(self.methods):
             if method not in METHOD_NAMES:
                 raise ConfigError(f"{prefix}methods.{i}: {method!r} is not one of {', '.join(METHOD_NAMES)}"
-                                  f"{_suggest(str(method), METHOD_NAMES)}", f"{prefix}methods.{i}")
+                                  f"{did_you_mean(str(method), METHOD_NAMES)}", f"{prefix}methods.{i}")
             if method in self.methods[:i]:
                 raise ConfigError(f"{prefix}methods.{i}: {method!r} is listed twice", f"{prefix}methods.{i}")
         _, depth, _ = self.model.shape()
@@ -414,11 +415,6 @@ def in_range(where: str, name: str, value, low=None, high=None, low_open: bool =
 # --------------------------------------------------------------------------------------
 
 
-def _suggest(key: str, valid: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -445,7 +441,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
-            raise ConfigError(f"{where}: {value!r} is not one of {choices}{_suggest(str(value), map(str, args))}",
+            raise ConfigError(f"{where}: {value!r} is not one of {choices}{did_you_mean(str(value), map(str, args))}",
                               _dotted(where))
         return value
     if dataclasses.is_dataclass(tp):
@@ -497,7 +493,7 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in hints:
-            raise ConfigError(f"unknown config key '{path}'{_suggest(str(key), names)}", _dotted(path))
+            raise ConfigError(f"unknown config key '{path}'{did_you_mean(str(key), names)}", _dotted(path))
         kwargs[key] = _coerce(value, hints[key], path)
     section = cls(**kwargs)
     if hasattr(section, "check"):
@@ -716,9 +712,4 @@ def config_from_dict(data: dict, source: str, overrides: typing.Iterable[str] = 
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically) and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -49,12 +49,15 @@ def fsync_file(path: str | Path) -> None:
 
 
 @contextmanager
-def temporary_path(final: str | Path) -> Iterator[Path]:
+def temporary_path(final: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     """A fresh temporary file name beside `final`; on success the file written there is
-    fsync'd, given `FILE_MODE` and renamed onto `final`; on an exception it is removed."""
+    fsync'd, given `FILE_MODE` and renamed onto `final`; on an exception it is removed.
+    `keep_suffix=True` ends the temporary name with `final`'s suffix too, for writers that
+    pick the format by it (OpenCV's video writer)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TEMP_SUFFIX, dir=final.parent)
+    suffix = TEMP_SUFFIX + (final.suffix if keep_suffix else "")
+    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     os.close(handle)
     tmp = Path(name)
     try:
@@ -87,9 +90,11 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> Path:
 
 
 @contextmanager
-def temporary_dir(final: str | Path) -> Iterator[Path]:
+def temporary_dir(final: str | Path, replace: bool = True) -> Iterator[Path]:
     """A fresh temporary directory beside `final`; on success its files are fsync'd and it
-    replaces `final` (an existing `final` is removed first); on an exception it is removed."""
+    replaces `final` (an existing `final` is removed first); on an exception it is removed.
+    `replace=False` never removes `final`: the rename then succeeds only onto a missing or
+    empty `final` and raises OSError otherwise (another writer got there first)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=TEMP_SUFFIX, dir=final.parent))
@@ -101,7 +106,7 @@ def temporary_dir(final: str | Path) -> Iterator[Path]:
                 os.chmod(child, FILE_MODE)
                 fsync_file(child)
         fsync_dir(tmp)
-        if final.exists():
+        if replace and final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
         fsync_dir(final.parent)

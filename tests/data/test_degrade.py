@@ -116,11 +116,6 @@ def test_spec_draws_within_range_and_degrader_probability():
         D.PairDegrader([], 1.0)
 
 
-def test_contact_sheet_layout():
-    sheet = D.contact_sheet(IMAGE, ["fog", "rain"], tile=64)
-    assert sheet.shape == (2 * 64, 6 * 64, 3) and sheet.dtype == np.uint8
-
-
 # --------------------------------------------------------------------------------------
 # The training pair pipeline with degradation on (data/pairs.py, `data.degrade`)
 # --------------------------------------------------------------------------------------

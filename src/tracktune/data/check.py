@@ -27,12 +27,15 @@ import inspect
 import json
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tracktune.data.benchmarks import loader, resolve_root
+from tracktune.data.index_cache import TreeReader
 from tracktune.errors import DataError
 from tracktune.progress import progress_bar, progress_mode
 
@@ -127,9 +130,6 @@ def numbering_gaps(paths) -> list[Path]:
 
 def _scan_sequences(name: str, root: Path, split: str | None, report: Report) -> list:
     """The loader's sequences; each sequence's error recorded rather than ending the check."""
-    from tracktune.data.benchmarks import loader
-    from tracktune.data.index_cache import TreeReader
-
     module = loader(name)
     scan = getattr(module, "scan", None)
     try:
@@ -224,8 +224,6 @@ def check_dataset(name: str, root: str | Path | None, split: str | None = None, 
     come back in sequence order) once the dataset has `PARALLEL_MIN_FRAMES` frames; None:
     every core.
     """
-    from tracktune.data.benchmarks import loader, resolve_root
-
     loader(name)  # an unknown name fails here, with a suggestion
     root = resolve_root(name, root)
     report = Report(name)
@@ -241,8 +239,6 @@ def check_dataset(name: str, root: str | Path | None, split: str | None = None, 
         progress = progress_bar(total, f"checking {name} frames", "frame", show_progress)
     try:
         if workers > 1 and read_frames and len(sequences) > 1 and total >= PARALLEL_MIN_FRAMES:
-            from concurrent.futures import ProcessPoolExecutor
-
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for sequence, part in zip(sequences, pool.map(_check_one, sequences, chunksize=4)):
                     for modality, count in part.frames.items():

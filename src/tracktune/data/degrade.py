@@ -26,7 +26,6 @@ image falls, fog's local contrast falls).
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence as SequenceOf
@@ -36,6 +35,7 @@ import numpy as np
 
 from tracktune.data.sequence import RGB, Sequence
 from tracktune.errors import ConfigError
+from tracktune.suggest import did_you_mean
 
 SEVERITIES = (1, 2, 3, 4, 5)
 GAMMA = 2.2  # display gamma undone before low light / over-exposure, redone after
@@ -185,11 +185,9 @@ KINDS: dict[str, tuple[Callable, Callable]] = {
 # --------------------------------------------------------------------------------------
 
 
-def _check_kind(kind: str, where: str = "degradation") -> None:
+def check_kind(kind: str, where: str = "degradation") -> None:
     if kind not in KINDS:
-        close = difflib.get_close_matches(kind, list(KINDS), n=1, cutoff=0.5)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"{where}: unknown degradation '{kind}'{hint}; known: {', '.join(KINDS)}")
+        raise ConfigError(f"{where}: unknown degradation '{kind}'{did_you_mean(kind, KINDS)}; known: {', '.join(KINDS)}")
 
 
 def _check_severity(severity: int, where: str = "degradation") -> None:
@@ -220,7 +218,7 @@ class Degradation:
 
 def draw(kind: str, severity: int, rng: np.random.Generator) -> Degradation:
     """Draw the parameters of `kind` at `severity` (1..5) from `rng`."""
-    _check_kind(kind)
+    check_kind(kind)
     _check_severity(severity)
     params = KINDS[kind][0](int(severity), rng)
     return Degradation(kind, int(severity), params, int(rng.integers(2**62)))
@@ -261,7 +259,7 @@ def parse_spec(text: str, where: str = "degradation") -> DegradeSpec:
     text = str(text).strip()
     kind, _, severity = text.partition(":")
     kind = kind.strip()
-    _check_kind(kind, where)
+    check_kind(kind, where)
     if not severity.strip():
         return DegradeSpec(kind)
     low_text, _, high_text = severity.partition("-")
@@ -332,14 +330,8 @@ def degrade_sequence(sequence: Sequence, degradation: Degradation, condition: st
 
 
 # --------------------------------------------------------------------------------------
-# Measurements and display
+# Measurements
 # --------------------------------------------------------------------------------------
-
-
-def psnr(clean: np.ndarray, degraded: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB of two uint8 images (inf when equal)."""
-    mse = float(np.mean((clean.astype(np.float64) - degraded.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
 def local_contrast(image: np.ndarray) -> float:
@@ -348,27 +340,3 @@ def local_contrast(image: np.ndarray) -> float:
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
     return float(np.mean(np.sqrt(gx * gx + gy * gy)))
-
-
-def contact_sheet(
-    image: np.ndarray,
-    kinds: SequenceOf[str] | None = None,
-    severities: SequenceOf[int] = SEVERITIES,
-    seed: int = 0,
-    tile: int = 160,
-) -> np.ndarray:
-    """One row per kind: the clean image, then each severity, labelled. HxWx3 uint8 RGB.
-    Drawn with `tracktune.data.show` (the one home of contact-sheet drawing)."""
-    from tracktune.data.show import fit, grid, label
-
-    kinds = list(KINDS) if kinds is None else list(kinds)
-    for kind in kinds:
-        _check_kind(kind)
-    rows = []
-    for kind in kinds:
-        cells = [("clean", image)]
-        for severity in severities:
-            rng = np.random.default_rng([seed, list(KINDS).index(kind), int(severity)])
-            cells.append((f"{kind}:{severity}", degrade(image, kind, severity, rng)))
-        rows.append([label(fit(picture, tile), text) for text, picture in cells])
-    return grid(rows, gap=0)

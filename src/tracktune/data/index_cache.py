@@ -32,7 +32,9 @@ import numpy as np
 
 from tracktune.cache import cache_home
 from tracktune.data.annotations import Rows, read_rows
+from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
+from tracktune.files import atomic_write_with
 
 logger = logging.getLogger(__name__)
 
@@ -360,17 +362,15 @@ def write_cache(path: Path, root: Path, stamps: dict, sequences: list) -> Path:
         })
     header = {"format": CACHE_FORMAT, "root": str(root.resolve()), "stamps": stamps, "sequences": records}
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-    return path
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a file object: np.savez adds no `.npz` to the name
+            np.savez(handle, **arrays)
+
+    return atomic_write_with(path, save)
 
 
 def read_cache(path: Path, root: Path) -> list | None:
     """The cached sequences, or None when the cache is stale or unreadable (logged)."""
-    from tracktune.data.sequence import Sequence
-
     try:
         with np.load(path, allow_pickle=False) as stored:
             header = json.loads(stored["header"].tobytes().decode())

@@ -63,6 +63,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tracktune.boxes import grid_center_mask, grid_touch_mask, is_valid_xywh, xywh_to_xyxy
 from tracktune.config import DataConfig, ExperimentConfig
+from tracktune.data.benchmarks import load
 from tracktune.data.crops import crop_window, jitter_box, to_chw, warp_crop
 from tracktune.data.degrade import Degradation, PairDegrader, parse_specs
 from tracktune.data.sequence import RGB, Sequence
@@ -457,8 +458,6 @@ def pair_loader(
 
 def sources_from_config(data: DataConfig) -> list[PairSource]:
     """The training mixture `data.train` loaded through `tracktune.data.benchmarks.load`."""
-    from tracktune.data.benchmarks import load
-
     return [
         PairSource(f"{entry.name}:{entry.split}", load(entry.name, entry.root, entry.split, modality=data.modality),
                    entry.weight, entry.rgb_only)

@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tracktune.data.modalities import to_three_channel
 from tracktune.errors import DataError
 
 RGB = "rgb"
@@ -113,6 +114,4 @@ class Sequence:
         """Frame `index` as HxWx3 uint8 RGB; auxiliary modalities in their 3-channel form."""
         if modality == RGB:
             return read_image(self.frame_path(index, modality))
-        from tracktune.data.modalities import to_three_channel
-
         return to_three_channel(self.raw_frame(index, modality), modality)

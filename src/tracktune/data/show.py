@@ -5,7 +5,7 @@ condition), each as one row of frames spread over the sequence; every cell shows
 frame and the auxiliary frame side by side with the ground-truth box (magenta with a black
 outline, readable on any background) and a label: sequence,
 condition, frame index, and "absent" where the target is not visible. The one home of
-tile drawing: `degrade.contact_sheet` draws its cells with `label` and `grid` from here.
+tile drawing, including `degradation_sheet` (each degradation kind at each severity).
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from typing import Sequence as SequenceOf
 import cv2
 import numpy as np
 
+from tracktune.data import degrade as D
+from tracktune.data.benchmarks import loader
+from tracktune.data.benchmarks.common import CONDITIONS_FILE
+from tracktune.data.benchmarks.synthetic import reader_module
 from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
+from tracktune.files import atomic_write_bytes
+from tracktune.suggest import did_you_mean
 
 BOX_COLOUR = (255, 0, 255)  # RGB magenta: no synthetic object or benchmark scene uses it much
 TEXT_COLOUR = (255, 255, 0)
@@ -126,11 +132,7 @@ def pick_sequences(sequences: list[Sequence], name: str | None, per_condition: i
     if name is not None:
         chosen = [s for s in sequences if s.name == name]
         if not chosen:
-            import difflib
-
-            close = difflib.get_close_matches(name, [s.name for s in sequences], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise DataError(f"no sequence '{name}'{hint}")
+            raise DataError(f"no sequence '{name}'{did_you_mean(name, [s.name for s in sequences], cutoff=0.6)}")
         return chosen
     if len(sequences) <= limit:
         return list(sequences)
@@ -152,12 +154,30 @@ def sequence_sheet(sequences: list[Sequence], frames: int = 6, tile: int = 160, 
     return grid(rows)
 
 
+def degradation_sheet(
+    image: np.ndarray,
+    kinds: SequenceOf[str] | None = None,
+    severities: SequenceOf[int] = D.SEVERITIES,
+    seed: int = 0,
+    tile: int = 160,
+) -> np.ndarray:
+    """One row per degradation kind: the clean image, then each severity, labelled.
+    HxWx3 uint8 RGB."""
+    kinds = list(D.KINDS) if kinds is None else list(kinds)
+    for kind in kinds:
+        D.check_kind(kind)
+    rows = []
+    for kind in kinds:
+        cells = [("clean", image)]
+        for severity in severities:
+            rng = np.random.default_rng([seed, list(D.KINDS).index(kind), int(severity)])
+            cells.append((f"{kind}:{severity}", D.degrade(image, kind, severity, rng)))
+        rows.append([label(fit(picture, tile), text) for text, picture in cells])
+    return grid(rows, gap=0)
+
+
 def load_any(root: Path, dataset: str | None, split: str | None = None) -> list[Sequence]:
     """A synthetic tree (it has conditions.json) through its layout's loader, else `dataset`."""
-    from tracktune.data.benchmarks import loader
-    from tracktune.data.benchmarks.synthetic import reader_module
-    from tracktune.data.synthetic import CONDITIONS_FILE
-
     if dataset is None:
         if not (root / CONDITIONS_FILE).is_file():
             raise DataError(f"{root}: no {CONDITIONS_FILE} (not synthetic): name the benchmark with --dataset")
@@ -167,18 +187,14 @@ def load_any(root: Path, dataset: str | None, split: str | None = None) -> list[
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise DataError(f"could not encode {path}")
-    path.write_bytes(data.tobytes())
-    return path
+    return atomic_write_bytes(path, data.tobytes())
 
 
 def show_command(args: argparse.Namespace) -> int:
     """`tracktune data show`."""
-    from tracktune.data import degrade as D
-
     if args.root is None:
         raise DataError("data show: give a dataset root (e.g. the --out of `tracktune data synth`)")
     sequences = load_any(Path(args.root), args.dataset)

@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,10 @@ import numpy as np
 
 from tracktune.data import degrade as D
 from tracktune.data.benchmarks.common import CONDITIONS_FILE
+from tracktune.data.modalities import OFF_COLOUR, ON_COLOUR
 from tracktune.errors import ConfigError
 from tracktune.progress import progress_bar, progress_mode
+from tracktune.suggest import did_you_mean
 
 CONDITIONS = ("clean", "night", "fog", "over_exposure", "occlusion", "fast_motion", "scale_change",
               "distractors", "out_of_view")
@@ -87,11 +90,7 @@ def parse_condition(text: str) -> tuple[str, int, int]:
     """"night" -> (night, 1, 5); "night:4" -> (night, 4, 4); "night:2-5" -> (night, 2, 5)."""
     name, _, severity = str(text).strip().partition(":")
     if name not in CONDITIONS:
-        import difflib
-
-        close = difflib.get_close_matches(name, CONDITIONS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"synthetic: unknown condition '{name}'{hint}; known: {', '.join(CONDITIONS)}")
+        raise ConfigError(f"synthetic: unknown condition '{name}'{did_you_mean(name, CONDITIONS, cutoff=0.6)}; known: {', '.join(CONDITIONS)}")
     if not severity:
         return name, 1, 5
     low, _, high = severity.partition("-")
@@ -455,8 +454,6 @@ def render(spec: SequenceSpec) -> Rendered:
             noise = noise_rng.random((height, width)) < EVENT_NOISE
             noise_on = noise & (noise_rng.random((height, width)) < 0.5) & ~fired
             noise_off = noise & ~noise_on & ~fired
-            from tracktune.data.modalities import OFF_COLOUR, ON_COLOUR
-
             frame = np.full((height, width, 3), 255, np.uint8)
             frame[on | noise_on] = ON_COLOUR
             frame[off | noise_off] = OFF_COLOUR
@@ -581,8 +578,6 @@ def synthesise(out_dir, modality: str = "thermal", sequences: int = 40, frames: 
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     bar = progress_bar(len(jobs), f"synthesising {modality}", "seq", progress)
     if workers > 1 and len(jobs) > 1:
-        import multiprocessing
-
         with multiprocessing.get_context("spawn" if os.name == "nt" else "fork").Pool(min(workers, len(jobs))) as pool:
             for _ in pool.imap_unordered(_render_and_write, jobs):
                 bar.update()

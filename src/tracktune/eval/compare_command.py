@@ -8,7 +8,7 @@ Each `--results` item is one of:
   trackers is one run of the method of that name (several files: several runs);
   `NAME=FILE.json` renames the file's only tracker.
 Folders are scored with `--protocol` against `--gt`, read exactly as `evaluate` reads
-them (`commands.load_ground_truth`, `results.read_tracker_results`), so per-attribute
+them (`ground_truth.load_ground_truth`, `results.read_tracker_results`), so per-attribute
 groups (e.g. the synthetic conditions) are the ones `evaluate` prints. The statistics
 are `tracktune.eval.compare`'s (docs/compare.md). No torch here.
 """
@@ -88,11 +88,12 @@ def _read_json(path: Path) -> dict:
 def gather(args: argparse.Namespace):
     """-> (methods {name: [scores per run]}, sources {name: [run labels]}, attributes,
     protocol name)."""
-    from tracktune.eval.commands import _read_list, load_ground_truth
+    from tracktune.data.benchmarks.catalog import layout_for_protocol
     from tracktune.eval.compare import report_scores
+    from tracktune.eval.ground_truth import load_ground_truth, read_list
     from tracktune.eval.protocols import get
     from tracktune.eval.report import evaluate
-    from tracktune.eval.results import PROTOCOL_LAYOUTS, read_tracker_results
+    from tracktune.eval.results import read_tracker_results
 
     methods: dict[str, list] = {}
     sources: dict[str, list[str]] = {}
@@ -133,10 +134,10 @@ def gather(args: argparse.Namespace):
         if protocol_name is None or args.gt is None:
             raise ConfigError("result folders are scored against ground truth: give --protocol and --gt")
         protocol = get(protocol_name)
-        names = _read_list(args.sequences) if args.sequences is not None else None
+        names = read_list(args.sequences) if args.sequences is not None else None
         sequences = load_ground_truth(args.gt, protocol.name, names, args.split)
         seq_names = [s.name for s in sequences]
-        layout = PROTOCOL_LAYOUTS.get(protocol.name, "plain")
+        layout = layout_for_protocol(protocol.name)
         results = {}
         for i, (method, path) in enumerate(folders):
             results[str(i)], _ = read_tracker_results(path, seq_names, layout, confidences=protocol.kind == "longterm")

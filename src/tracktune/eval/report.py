@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tracktune.data.sequence import Sequence
 from tracktune.errors import DataError
+from tracktune.files import atomic_write_with
 from tracktune.eval import metrics as M
 from tracktune.eval import protocols as P
 from tracktune.eval.protocols import Prediction, Protocol, SequenceScore
@@ -166,8 +168,6 @@ def _is_flag(value) -> bool:
 
 
 def _as_sequences(sequences) -> list:
-    from tracktune.data.sequence import Sequence
-
     if isinstance(sequences, dict):
         return [Sequence(name, {}, np.asarray(boxes, dtype=np.float64)) for name, boxes in sequences.items()]
     return list(sequences)
@@ -231,12 +231,28 @@ def legend_entries(report: Report, curve: str, per_tracker: dict[str, tuple[dict
     return [(f"[{value:.3f}] {name}", values) for value, name, values in entries]
 
 
-def _plot_one(report: Report, curve: str, per_tracker: dict[str, tuple[dict, dict]], path: Path, title_suffix: str = ""):
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend. Imported when the first plot is drawn:
+    it takes longer to import than scoring a benchmark, and only `--plots` needs it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    """Write the figure atomically (format from `path`'s suffix) and close it."""
+    try:
+        atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        _pyplot().close(fig)
+    return path
+
+
+def _plot_one(report: Report, curve: str, per_tracker: dict[str, tuple[dict, dict]], path: Path, title_suffix: str = ""):
+    plt = _pyplot()
     thresholds = report.protocol.thresholds(curve)
     entries = legend_entries(report, curve, per_tracker)
     if not entries:
@@ -253,19 +269,12 @@ def _plot_one(report: Report, curve: str, per_tracker: dict[str, tuple[dict, dic
     ax.grid(True, linestyle=":")
     ax.legend(loc="lower left" if curve == "success" else "lower right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _plot_longterm(report: Report, per_tracker: dict[str, tuple[dict, dict]], path: Path, title_suffix: str = ""):
     """The VOT long-term tracking precision / recall plot, legend `[F] NAME`, best first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     entries = sorted(((m["F"], name, c) for name, (m, c) in per_tracker.items() if "pr_precision" in c),
                      key=lambda e: (-np.nan_to_num(e[0], nan=-1), e[1]))
     if not entries:
@@ -283,10 +292,7 @@ def _plot_longterm(report: Report, per_tracker: dict[str, tuple[dict, dict]], pa
     ax.grid(True, linestyle=":")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_curves(report: Report, outdir: str | Path) -> list[Path]:

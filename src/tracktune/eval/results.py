@@ -28,13 +28,18 @@ from __future__ import annotations
 
 import io
 import re
+import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.annotations import Rows, read_rows, write_boxes
+from tracktune.data.annotations import Rows, read_rows, read_text, write_boxes
+from tracktune.data.benchmarks.catalog import RESULT_LAYOUTS as LAYOUTS
 from tracktune.errors import DataError, at_line
 from tracktune.eval.protocols import Prediction
+from tracktune.files import atomic_write_text, atomic_write_with
 
 _TO_SPACE = str.maketrans({",": " ", "\t": " ", ";": " "})
 
@@ -47,12 +52,7 @@ def read_table(path: str | Path) -> Rows:
     goes through `annotations.read_rows`, which names the file and line at fault.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a text file ({exc})") from exc
+    text = read_text(path)
     body = text.translate(_TO_SPACE).rstrip()
     if body:
         n_body = body.count("\n") + 1
@@ -66,8 +66,6 @@ def read_table(path: str | Path) -> Rows:
                         widths=[values.shape[1]] * n_body)
     return read_rows(path, min_columns=1)
 
-LAYOUTS = ("plain", "got10k", "vot")
-PROTOCOL_LAYOUTS = {"got10k": "got10k", "vot_lt": "vot"}
 
 
 def _rows_to_boxes(path: Path, values: np.ndarray, widths: np.ndarray):
@@ -171,11 +169,6 @@ def read_tracker_results(directory: str | Path, sequences: list[str], layout: st
     A sequence with no result file is an error (every official toolkit stops there)."""
     directory = Path(directory)
     if directory.suffix.lower() == ".zip" and directory.is_file():
-        import tempfile
-        import zipfile
-
-        import zlib
-
         try:
             archive = zipfile.ZipFile(directory)
         except zipfile.BadZipFile as exc:
@@ -214,25 +207,23 @@ def read_tracker_results(directory: str | Path, sequences: list[str], layout: st
 def pack_zip(directory: str | Path, zip_path: str | Path) -> Path:
     """The `<seq>.txt` files of `directory` in one zip, at its top level (TrackingNet's
     evaluation server takes results this way)."""
-    import zipfile
-
     directory, zip_path = Path(directory), Path(zip_path)
     files = sorted(directory.glob("*.txt"))
     if not files:
         raise DataError(f"no <seq>.txt result files in {directory}")
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path, path.name)
-    return zip_path
+    def pack(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, path.name)
+
+    return atomic_write_with(zip_path, pack)
 
 
 def _write_vot_boxes(path: Path, boxes: np.ndarray) -> Path:
     """VOT trajectory lines: `x,y,w,h`, or `0` (the toolkit's code for no region) where NaN."""
     lines = ["0" if not np.isfinite(row).all() else ",".join(format(float(v), ".10g") for v in row)
              for row in np.asarray(boxes, dtype=np.float64)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(line + "\n" for line in lines))
-    return path
+    return atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def write_results(directory: str | Path, seq: str, boxes: np.ndarray, layout: str = "plain",
@@ -253,8 +244,8 @@ def write_results(directory: str | Path, seq: str, boxes: np.ndarray, layout: st
     else:
         path = write_boxes(folder / f"{seq}_{run:03d}.txt", boxes, separator=separator)
     if times is not None and layout == "got10k":
-        (folder / f"{seq}_time.txt").write_text("".join(f"{t:.8f}\n" for t in times))
+        atomic_write_text(folder / f"{seq}_time.txt", "".join(f"{t:.8f}\n" for t in times))
     if confidence is not None:
         lines = ["" if not np.isfinite(c) else format(float(c), ".10g") for c in confidence]
-        (folder / f"{seq}_{run:03d}_confidence.value").write_text("\n".join(lines) + "\n")
+        atomic_write_text(folder / f"{seq}_{run:03d}_confidence.value", "\n".join(lines) + "\n")
     return path

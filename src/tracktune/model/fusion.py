@@ -41,6 +41,7 @@ overriding `pretrained_counterpart(local_name)` (None: a new parameter, kept at 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -211,8 +212,6 @@ class DualBranchFusion(FusionModule):
 
     def __init__(self, model: "TrackerModel") -> None:
         super().__init__()
-        import copy
-
         self.fusion_indices = fusion_block_indices(model.depth)
         self.aux_patch_embed = copy.deepcopy(model.patch_embed)
         self.aux_blocks = copy.deepcopy(model.blocks)

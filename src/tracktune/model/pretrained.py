@@ -46,8 +46,10 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from tracktune.errors import CheckpointError, ConfigError
+from tracktune.files import atomic_write_with
 
 FORMATS = ("dinov2", "timm", "mae", "ostrack", "lorat", "tracktune")
 
@@ -106,8 +108,6 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     if not path.is_file():
         raise CheckpointError(f"pretrained weights not found: {path}")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             return load_file(str(path)), ""
         except Exception as exc:  # safetensors raises its own error types for corrupt headers
@@ -425,11 +425,6 @@ def load_pretrained(model, path: str | Path, fmt: str = "auto", base_path: str |
 
 
 def save_model_weights(model, path: str | Path) -> Path:
-    """Write the model's state dict as safetensors (`pretrained_format: tracktune`)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the model's state dict as safetensors (`pretrained_format: tracktune`), atomically."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
-    return path
+    return atomic_write_with(path, lambda tmp: save_file(state, str(tmp)))

@@ -1,4 +1,4 @@
-"""`tracktune run [CONFIG] --checkpoint CKPT --dataset NAME [--root DIR] [--split test] --out DIR`.
+"""`tracktune run [CONFIG] --checkpoint CKPT --dataset NAME [--root DIR] [--split SPLIT] --out DIR`.
 
 Tracks every sequence of a benchmark split from its first-frame box and writes the results
 in the benchmark's official layout (`tracktune.eval.results.write_results`), ready for
@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from tracktune.cli_types import int_range
+from tracktune.data.benchmarks import load, loader
+from tracktune.data.benchmarks.catalog import BENCHMARKS
+from tracktune.errors import DataError
+from tracktune.files import atomic_write_text
 from tracktune.progress import add_progress_arguments, progress_mode
-
-# dataset -> result-file layout of its official toolkit (default "plain": <seq>.txt)
-DATASET_LAYOUTS = {"got10k": "got10k", "vot_rgbd2022": "vot"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="run directory or checkpoint directory")
     parser.add_argument("--dataset", required=True, metavar="NAME", help="benchmark name (tracktune.data.benchmarks)")
     parser.add_argument("--root", metavar="DIR", help="dataset root (default $TRACKTUNE_<NAME>)")
-    parser.add_argument("--split", default="test", help="dataset split (default test)")
+    parser.add_argument("--split", default=None,
+                        help="dataset split (default: the benchmark's default_split in tracktune.data.benchmarks.catalog, test)")
     parser.add_argument("--out", required=True, metavar="DIR", help="results folder (one file per sequence)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set track.window_influence=0.3 (repeatable)")
@@ -40,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def track_config_for(checkpoint_config, config_path, overrides):
     """The TrackConfig: CONFIG's (or the checkpoint's) track section with `--set` applied."""
+    # part of the command boundary: yaml loads here, not in `tracktune --help`
     from tracktune.config import config_from_dict, load_config, require_sections, to_dict
 
     require_sections(overrides, ["track"], "run rebuilds the model from the checkpoint's config; "
@@ -50,17 +54,18 @@ def track_config_for(checkpoint_config, config_path, overrides):
 
 
 def main(args: argparse.Namespace) -> int:
-    import time
-
+    # the command boundary: torch and the model load here, so `tracktune --help` stays fast
     import numpy as np
     import torch
 
-    from tracktune.data.benchmarks import load
-    from tracktune.errors import DataError
     from tracktune.eval.results import write_results
-    from tracktune.track.runner import BatchedRunner
     from tracktune.runs import load_tracker_model
+    from tracktune.track.runner import BatchedRunner
 
+    loader(args.dataset)  # an unknown dataset is an error before the model loads
+    benchmark = BENCHMARKS[args.dataset]
+    if args.split is None:
+        args.split = benchmark.default_split
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_tracker_model(args.checkpoint, device=device)
     track_config = track_config_for(model.config, args.config, args.overrides)
@@ -78,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     results = runner.run(sequences)
     seconds = time.perf_counter() - start
-    layout = DATASET_LAYOUTS.get(args.dataset, "plain")
+    layout = benchmark.result_layout
     out = Path(args.out)
     for result in results:
         n = len(result.boxes)
@@ -89,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
                "sequences": len(results), "frames": frames, "seconds": round(seconds, 3),
                "frames_per_s": round(frames / seconds, 2) if seconds > 0 else None, "rgb_only": args.rgb_only,
                "batch": args.batch, "device": device, "layout": layout}
-    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "run.json", json.dumps(summary, indent=2) + "\n")
     print(f"{len(results)} sequences, {frames} frames in {seconds:.1f} s ({summary['frames_per_s']} frames/s) "
           f"-> {out} ({layout} layout)")
     return 0

@@ -13,7 +13,15 @@ import argparse
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from tracktune.cli_types import positive_float
+from tracktune.data.annotations import write_boxes
+from tracktune.data.modalities import to_three_channel
+from tracktune.data.sequence import read_image
+from tracktune.errors import DataError, TracktuneError
+from tracktune.files import temporary_path
 from tracktune.progress import add_progress_arguments, progress_bar, progress_mode
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -35,8 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_box(text: str):
-    from tracktune.errors import TracktuneError
-
     try:
         values = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
@@ -51,10 +57,6 @@ class FrameSource:
     with `raw=True`, for auxiliary images), with a known count and frame rate."""
 
     def __init__(self, path: str | Path, raw: bool = False) -> None:
-        import cv2
-
-        from tracktune.errors import DataError
-
         self.path = Path(path)
         self.raw = raw
         self.capture = None
@@ -73,10 +75,6 @@ class FrameSource:
             raise DataError(f"{self.path}: no such video file or frame folder")
 
     def __iter__(self):
-        import cv2
-
-        from tracktune.data.sequence import read_image
-
         if self.capture is None:
             for path in self.files:
                 yield read_image(path, cv2.IMREAD_UNCHANGED) if self.raw else read_image(path)
@@ -94,10 +92,6 @@ def has_display() -> bool:
 
 def select_box(frame_rgb):
     """The first-frame box drawn by hand (cv2.selectROI); a TracktuneError without a display."""
-    import cv2
-
-    from tracktune.errors import TracktuneError
-
     if not has_display():
         raise TracktuneError("no --box given and no display to draw one on: pass --box x,y,w,h")
     x, y, w, h = cv2.selectROI("tracktune: draw the target, then Enter", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
@@ -109,8 +103,6 @@ def select_box(frame_rgb):
 
 def draw(frame_rgb, box, score, index: int):
     """BGR frame with the box (and score, frame number) drawn, for the video writer."""
-    import cv2
-
     image = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
     x, y, w, h = (int(round(v)) for v in box)
     cv2.rectangle(image, (x, y), (x + w, y + h), (0, 255, 0), 2)
@@ -120,15 +112,11 @@ def draw(frame_rgb, box, score, index: int):
 
 
 def main(args: argparse.Namespace) -> int:
-    import cv2
-    import numpy as np
+    # the command boundary: torch and the model load here, so `tracktune --help` stays fast
     import torch
 
-    from tracktune.data.annotations import write_boxes
-    from tracktune.data.modalities import to_three_channel
-    from tracktune.errors import DataError, TracktuneError
-    from tracktune.track.tracker import Tracker
     from tracktune.runs import load_tracker_model
+    from tracktune.track.tracker import Tracker
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_tracker_model(args.checkpoint, device=device)
@@ -142,44 +130,44 @@ def main(args: argparse.Namespace) -> int:
     aux_source = FrameSource(args.aux, raw=True) if (args.aux and needs_aux and not args.rgb_only) else None
     aux_frames = iter(aux_source) if aux_source is not None else None
     out_path = Path(args.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     fps = args.fps or rgb_source.fps or 30.0
     writer, boxes = None, []
     bar = progress_bar(rgb_source.count, "tracking", "frame", progress_mode(args))
-    try:
-        for index, frame in enumerate(rgb_source):
-            aux = None
-            if aux_frames is not None:
-                raw = next(aux_frames, None)
-                if raw is None:
-                    raise DataError(f"--aux {args.aux} ends at frame {index} but --rgb {args.rgb} goes on")
-                aux = to_three_channel(raw, modality)
-                if aux.shape[:2] != frame.shape[:2]:
-                    aux = cv2.resize(aux, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-            elif args.rgb_only and needs_aux:
-                aux = frame
-            if index == 0:
-                box = parse_box(args.box) if args.box else select_box(frame)
-                tracker.init(frame, box, aux)
-                box, score = np.asarray(box, dtype=np.float64), None
-                height, width = frame.shape[:2]
-                writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-                if not writer.isOpened():
-                    raise TracktuneError(f"{out_path}: cannot open a video writer (mp4v)")
-            else:
-                if frame.shape[:2] != (height, width):
-                    raise DataError(f"{args.rgb}: frame {index + 1} is {frame.shape[1]}x{frame.shape[0]}, "
-                                    f"the first {width}x{height}")
-                box, score = tracker.update(frame, aux)
-            boxes.append(box)
-            writer.write(draw(frame, box, score, index))
-            bar.update(1)
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.release()
-    if not boxes:
-        raise DataError(f"{args.rgb}: no frames")
+    with temporary_path(out_path, keep_suffix=True) as video_tmp:  # the video appears whole or not at all
+        try:
+            for index, frame in enumerate(rgb_source):
+                aux = None
+                if aux_frames is not None:
+                    raw = next(aux_frames, None)
+                    if raw is None:
+                        raise DataError(f"--aux {args.aux} ends at frame {index} but --rgb {args.rgb} goes on")
+                    aux = to_three_channel(raw, modality)
+                    if aux.shape[:2] != frame.shape[:2]:
+                        aux = cv2.resize(aux, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+                elif args.rgb_only and needs_aux:
+                    aux = frame
+                if index == 0:
+                    box = parse_box(args.box) if args.box else select_box(frame)
+                    tracker.init(frame, box, aux)
+                    box, score = np.asarray(box, dtype=np.float64), None
+                    height, width = frame.shape[:2]
+                    writer = cv2.VideoWriter(str(video_tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                    if not writer.isOpened():
+                        raise TracktuneError(f"{out_path}: cannot open a video writer (mp4v)")
+                else:
+                    if frame.shape[:2] != (height, width):
+                        raise DataError(f"{args.rgb}: frame {index + 1} is {frame.shape[1]}x{frame.shape[0]}, "
+                                        f"the first {width}x{height}")
+                    box, score = tracker.update(frame, aux)
+                boxes.append(box)
+                writer.write(draw(frame, box, score, index))
+                bar.update(1)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.release()
+        if not boxes:
+            raise DataError(f"{args.rgb}: no frames")
     if args.boxes:
         write_boxes(Path(args.boxes), np.array(boxes))
     print(f"{len(boxes)} frames -> {out_path}" + (f", boxes -> {args.boxes}" if args.boxes else ""))

@@ -1,6 +1,7 @@
 """One module per benchmark family; each exposes `load(root, split=None) -> list[Sequence]`.
 
-`LOADERS` is the plain name -> module map that the command line and configs pick from
+`catalog.BENCHMARKS` is the table of benchmarks (loader, protocol, result layout, splits);
+`LOADERS` is its name -> loader-module map that the command line and configs pick from
 (module names, imported on use, so one benchmark's optional dependency never blocks
 another). A dataset root comes from the config, `--root`, or `TRACKTUNE_<NAME>`.
 """
@@ -11,23 +12,11 @@ import importlib
 import os
 from pathlib import Path
 
+from tracktune.data.benchmarks.catalog import BENCHMARKS
 from tracktune.errors import DataError
+from tracktune.suggest import did_you_mean
 
-LOADERS: dict[str, str] = {
-    "lasher": "tracktune.data.benchmarks.lasher",
-    "depthtrack": "tracktune.data.benchmarks.depthtrack",
-    "visevent": "tracktune.data.benchmarks.visevent",
-    "rgbt234": "tracktune.data.benchmarks.rgbt234",
-    "rgbt210": "tracktune.data.benchmarks.rgbt210",
-    "gtot": "tracktune.data.benchmarks.gtot",
-    "vot_rgbd2022": "tracktune.data.benchmarks.vot_rgbd",
-    "coesot": "tracktune.data.benchmarks.coesot",
-    "lasot": "tracktune.data.benchmarks.lasot",
-    "got10k": "tracktune.data.benchmarks.got10k",
-    "trackingnet": "tracktune.data.benchmarks.trackingnet",
-    "otb": "tracktune.data.benchmarks.otb",
-    "synthetic": "tracktune.data.benchmarks.synthetic",
-}
+LOADERS: dict[str, str] = {name: benchmark.loader for name, benchmark in BENCHMARKS.items()}
 
 
 def resolve_root(name: str, root: str | Path | None) -> Path:
@@ -45,11 +34,7 @@ def resolve_root(name: str, root: str | Path | None) -> Path:
 def loader(name: str):
     """The loader module for benchmark `name`."""
     if name not in LOADERS:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(LOADERS), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise DataError(f"unknown dataset '{name}'{hint}; known: {', '.join(sorted(LOADERS))}")
+        raise DataError(f"unknown dataset '{name}'{did_you_mean(name, LOADERS, cutoff=0.6)}; known: {', '.join(sorted(LOADERS))}")
     try:
         return importlib.import_module(LOADERS[name])
     except ModuleNotFoundError as exc:

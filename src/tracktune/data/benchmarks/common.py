@@ -18,10 +18,6 @@ from tracktune.errors import DataError, at_line
 CONDITIONS_FILE = "conditions.json"
 
 
-def reader_for(reader: TreeReader | None, root: str | Path) -> TreeReader:
-    return reader if reader is not None else TreeReader(root)
-
-
 def check_split(dataset: str, split: str | None, known: tuple[str, ...]) -> str | None:
     """`split` unchanged when it is one of `known` (or None: every sequence); else an error."""
     if split is not None and split not in known:
@@ -112,12 +108,6 @@ def frame_count_error(sequence_dir: Path, what: dict[str, int]) -> DataError:
     return DataError(f"{sequence_dir}: frame counts differ ({counts})")
 
 
-def require_dir(reader: TreeReader, path: Path, dataset: str) -> Path:
-    if not reader.is_dir(path):
-        raise DataError(f"{dataset}: directory not found: {path}")
-    return path
-
-
 def read_conditions(reader: TreeReader, root: Path) -> dict[str, dict]:
     """`conditions.json` of a synthetic tree -> {sequence: {"condition", "severity", ...}}."""
     path = root / CONDITIONS_FILE
@@ -131,3 +121,19 @@ def read_conditions(reader: TreeReader, root: Path) -> dict[str, dict]:
     if not isinstance(sequences, dict):
         raise DataError(f"{path}: expected an object with a 'sequences' object")
     return sequences
+
+
+def read_key_values(reader: TreeReader, path: Path, separator: str, skip: str) -> dict[str, str]:
+    """`key<separator>value` lines -> {key: value} (both stripped; the first separator splits).
+    Blank lines and lines starting with `skip` (a comment or section mark) are passed over; any
+    other line without the separator is an error naming it."""
+    pairs = {}
+    for number, line in enumerate(reader.text(path).splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(skip):
+            continue
+        if separator not in stripped:
+            raise DataError(at_line(path, number, f"expected key{separator}value, got {stripped!r}"))
+        key, value = stripped.split(separator, 1)
+        pairs[key.strip()] = value.strip()
+    return pairs

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_flags, read_name_list, read_xywh
+from tracktune.data.benchmarks.common import (checked_root, frame_count_error, read_flags, read_key_values,
+                                              read_name_list, read_xywh)
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
-from tracktune.errors import DataError, at_line
+from tracktune.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -47,24 +48,9 @@ def read_ground_truth(sequence_dir: str | Path) -> np.ndarray:
     return read_xywh(TreeReader(sequence_dir), sequence_dir / "groundtruth.txt")
 
 
-def read_cover(sequence_dir: str | Path) -> np.ndarray:
-    """`cover.label` of one sequence folder -> (N,) int 0..8 (the AO protocol's frame filter)."""
-    sequence_dir = Path(sequence_dir)
-    return read_flags(TreeReader(sequence_dir), sequence_dir / "cover.label")
-
-
 def read_meta_info(reader: TreeReader, path: Path) -> dict[str, str]:
     """`meta_info.ini`: `key: value` lines (the `[METAINFO]` header skipped)."""
-    info = {}
-    for number, line in enumerate(reader.text(path).splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("["):
-            continue
-        if ":" not in stripped:
-            raise DataError(at_line(path, number, f"expected 'key: value', got {stripped!r}"))
-        key, value = stripped.split(":", 1)
-        info[key.strip()] = value.strip()
-    return info
+    return read_key_values(reader, path, ":", skip="[")
 
 
 def scan(reader: TreeReader, root: str | Path, split: str | None = None, frames: bool = True,

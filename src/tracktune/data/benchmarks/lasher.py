@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracktune.data.benchmarks.catalog import BENCHMARKS
 from tracktune.data.benchmarks.common import checked_root, frame_count_error, read_conditions, read_name_list, read_xywh
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 NAME = "lasher"
 SPLITS = ("train", "test")
-SPLIT_LISTS = {"train": "trainingsetList.txt", "test": "testingsetList.txt"}
+SPLIT_LISTS = BENCHMARKS[NAME].split_lists
 SPLIT_DIRS = {"train": "trainingset", "test": "testingset"}
 RGB_DIR, THERMAL_DIR = "visible", "infrared"
 

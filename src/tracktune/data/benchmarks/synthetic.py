@@ -5,29 +5,33 @@
 `~/.cache/tracktune/synthetic/<modality>-<hash of the generation parameters>`) unless it
 is already there, then reads it through the real layout's loader (LasHeR for thermal,
 DepthTrack for depth, VisEvent for event), so the synthetic data takes exactly the path
-real data takes. Generation writes to a temporary folder renamed into place, so parallel
-first uses (DataLoader workers, two runs) never read a half-written tree.
+real data takes. Generation writes to a temporary folder renamed into place
+(`tracktune.files.temporary_dir`, never replacing a tree another process finished first), so
+parallel first uses (DataLoader workers, two runs) never read a half-written tree.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from tracktune.cache import cache_home
+from tracktune.data.benchmarks.catalog import BENCHMARKS
+from tracktune.data.benchmarks.common import CONDITIONS_FILE
 from tracktune.data.sequence import Sequence
+from tracktune.data.synthetic import LAYOUT_FOR, params_hash, synthesise
 from tracktune.errors import DataError
+from tracktune.files import temporary_dir
 
 NAME = "synthetic"
 SPLITS = ("train", "test")
 GENERATES = True  # `benchmarks.load` passes root=None through instead of asking for a root
 DEFAULTS = {"sequences": 40, "frames": 100, "seed": 0, "size": (320, 240), "conditions": None,
             "splits": (0.75, 0.25)}
-READERS = {"thermal": "tracktune.data.benchmarks.lasher", "depth": "tracktune.data.benchmarks.depthtrack",
-           "event": "tracktune.data.benchmarks.visevent"}
+# auxiliary modality -> the real benchmark whose layout (and loader) a synthetic tree takes
+READERS = {modality: BENCHMARKS[layout].loader for modality, layout in LAYOUT_FOR.items()}
 
 
 def cache_root() -> Path:
@@ -36,8 +40,6 @@ def cache_root() -> Path:
 
 def default_root(modality: str, **params) -> Path:
     """`$TRACKTUNE_SYNTHETIC`, else the cache folder named by modality and parameters."""
-    from tracktune.data.synthetic import params_hash
-
     configured = os.environ.get("TRACKTUNE_SYNTHETIC")
     if configured:
         return Path(configured)
@@ -47,8 +49,6 @@ def default_root(modality: str, **params) -> Path:
 def ensure(root: str | Path | None = None, modality: str | None = None, workers: int | None = None,
            progress: bool = True, **params) -> Path:
     """The root of the synthetic benchmark, generated there first when absent."""
-    from tracktune.data.synthetic import CONDITIONS_FILE, synthesise
-
     wanted = None if modality in (None, "rgb") else modality  # RGB-only training reads any set's RGB
     modality = wanted or "thermal"
     if modality not in READERS:
@@ -63,19 +63,12 @@ def ensure(root: str | Path | None = None, modality: str | None = None, workers:
         return root
     if root.exists() and any(root.iterdir()):
         raise DataError(f"synthetic: {root} is not empty and holds no {CONDITIONS_FILE}: not a synthetic dataset")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        synthesise(staging, modality=modality, workers=workers, progress=progress, **params)
-        if root.exists():
-            root.rmdir()  # empty (checked above)
-        os.replace(staging, root)
+        with temporary_dir(root, replace=False) as staging:  # renamed onto a missing or empty root only
+            synthesise(staging, modality=modality, workers=workers, progress=progress, **params)
     except OSError:
         if not (root / CONDITIONS_FILE).is_file():  # not another process's finished copy
             raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return root
 
 
@@ -99,10 +92,6 @@ def load_ground_truth(root: str | Path, split: str | None = None) -> list[Sequen
 
 def recorded_modality(root: Path) -> str:
     """The auxiliary modality a synthetic tree holds (its conditions.json)."""
-    import json
-
-    from tracktune.data.synthetic import CONDITIONS_FILE
-
     path = Path(root) / CONDITIONS_FILE
     try:
         modality = json.loads(path.read_text())["modality"]

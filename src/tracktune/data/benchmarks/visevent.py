@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracktune.data.benchmarks.catalog import BENCHMARKS
 from tracktune.data.benchmarks.common import (checked_root, frame_count_error, read_conditions,
                                                read_flags, read_name_list, read_xywh)
 from tracktune.data.index_cache import TreeReader, cached_scan
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 NAME = "visevent"
 SPLITS = ("train", "test")
-SPLIT_LISTS = {"train": "trainlist.txt", "test": "testlist.txt"}
+SPLIT_LISTS = BENCHMARKS[NAME].split_lists
 RGB_DIR, EVENT_DIR = "vis_imgs", "event_imgs"
 
 

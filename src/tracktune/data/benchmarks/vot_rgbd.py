@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tracktune.data.benchmarks.common import (checked_root, frame_count_error, read_flags, read_name_list,
-                                              read_vot_regions)
+from tracktune.data.benchmarks.common import (checked_root, frame_count_error, read_flags, read_key_values,
+                                              read_name_list, read_vot_regions)
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
-from tracktune.errors import DataError, at_line
+from tracktune.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +49,7 @@ def read_ground_truth(sequence_dir: str | Path) -> np.ndarray:
 
 def read_properties(reader: TreeReader, path: Path) -> dict[str, str]:
     """A VOT `sequence` file: `key=value` lines -> dict (an error names a line without `=`)."""
-    properties = {}
-    for number, line in enumerate(reader.text(path).splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if "=" not in line:
-            raise DataError(at_line(path, number, f"expected key=value, got {line.strip()!r}"))
-        key, value = line.split("=", 1)
-        properties[key.strip()] = value.strip()
-    return properties
+    return read_key_values(reader, path, "=", skip="#")
 
 
 def read_vot_sequence(reader: TreeReader, sequence_dir: Path, frames: bool = True, dataset: str = NAME) -> Sequence:
