@@ -144,8 +144,7 @@ CASES = [
 # fmt: on
 
 # cases whose fix lands with the run-directory / checkpoint work (phase 2 of issue 18)
-PENDING = {"run-out-is-a-file", "run-checkpoint-garbage-safetensors", "track-box-outside", "track-out-is-a-directory",
-           "resume-cut-state"}
+PENDING = {"run-checkpoint-garbage-safetensors", "resume-cut-state"}
 
 SUBPROCESS_CASES = ["config-not-utf8", "bench-rounds-0", "synth-frames-0", "run-set-outside-track"]
 

@@ -10,6 +10,7 @@ exists.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -47,9 +48,26 @@ def parse_box(text: str):
         values = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         values = []
-    if len(values) != 4 or not (values[2] > 0 and values[3] > 0):
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) or not (values[2] > 0 and values[3] > 0):
         raise TracktuneError(f"--box '{text}': expected x,y,w,h with positive w and h")
     return values
+
+
+def check_box_in_frame(box, text: str, width: int, height: int) -> None:
+    """The first-frame box must overlap the frame (a box outside it tracks nothing)."""
+    x, y, w, h = box
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise TracktuneError(f"--box {text}: the box lies outside the {width}x{height} frame "
+                             f"(x in [0, {width}), y in [0, {height}))")
+
+
+def check_output_paths(args) -> None:
+    """`--out` and `--boxes` must be file names (not folders), checked before any work."""
+    for flag, value in (("--out", args.out), ("--boxes", args.boxes)):
+        if value is not None and Path(value).is_dir():
+            raise TracktuneError(f"{flag} {value}: is a directory; expected a file name to write")
+    if args.boxes is not None and Path(args.boxes).resolve() == Path(args.out).resolve():
+        raise TracktuneError(f"--boxes {args.boxes}: the same file as --out")
 
 
 class FrameSource:
@@ -118,6 +136,8 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.runs import load_tracker_model
     from tracktune.track.tracker import Tracker
 
+    check_output_paths(args)
+    given_box = parse_box(args.box) if args.box else None
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_tracker_model(args.checkpoint, device=device)
     tracker = Tracker(model, model.config.track)
@@ -147,7 +167,8 @@ def main(args: argparse.Namespace) -> int:
                 elif args.rgb_only and needs_aux:
                     aux = frame
                 if index == 0:
-                    box = parse_box(args.box) if args.box else select_box(frame)
+                    box = given_box if given_box is not None else select_box(frame)
+                    check_box_in_frame(box, args.box or "drawn", frame.shape[1], frame.shape[0])
                     tracker.init(frame, box, aux)
                     box, score = np.asarray(box, dtype=np.float64), None
                     height, width = frame.shape[:2]
