@@ -37,3 +37,21 @@ def test_argparse_errors_are_one_line(capsys):
                                        "expected an integer >= 2\n")
     assert main(["evaluate", "--protocol", "lasher", "--gt", "g", "--results", "r", "--bogus"]) == 2
     assert capsys.readouterr().err == "tracktune evaluate: error: unrecognized arguments: --bogus\n"
+
+
+def test_worker_errors_come_back_as_their_own_message():
+    from tracktune.cli import error_message
+    from tracktune.errors import DataError
+
+    # the text torch's ExceptionWrapper.reraise gives the exception it raises in the main process
+    wrapped = DataError(
+        "Caught DataError in DataLoader worker process 1.\n"
+        "Original Traceback (most recent call last):\n"
+        '  File "/x/torch/utils/data/_utils/worker.py", line 349, in _worker_loop\n'
+        "    data = fetcher.fetch(index)\n"
+        '  File "/x/tracktune/data/sequence.py", line 40, in read_image\n'
+        "    raise DataError(f\"{path}: unreadable image\")\n"
+        "tracktune.errors.DataError: /data/seq/visible/v000003.jpg: unreadable image (frame 4)\n")
+    assert error_message(wrapped) == ("/data/seq/visible/v000003.jpg: unreadable image (frame 4) "
+                                      "(in DataLoader worker process 1)")
+    assert error_message(DataError("a\nb")) == "a b"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from tracktune import __version__
@@ -49,6 +50,26 @@ def command_name(args: argparse.Namespace) -> str:
         if isinstance(value, str):
             parts.append(value)
     return " ".join(parts)
+
+
+_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*: ")
+
+
+def error_message(exc: BaseException) -> str:
+    """The one-line text of a user error. An error raised in a data-loader worker comes back
+    from torch as `Caught DataError in DataLoader worker process 0. Original Traceback ...
+    tracktune.errors.DataError: <message>`: only `<message>` is kept, and where it happened."""
+    text = str(exc)
+    if _WORKER_TRACEBACK in text:
+        lines = text.rstrip().splitlines()
+        where = lines[0].rstrip(".")
+        for index in range(len(lines) - 1, 0, -1):
+            if _EXCEPTION_LINE.match(lines[index]) and not lines[index].startswith(" "):
+                message = " ".join([_EXCEPTION_LINE.sub("", lines[index], count=1)] + lines[index + 1:])
+                match = re.search(r"in (DataLoader worker process \d+)", where)
+                return f"{message.strip()} (in {match.group(1)})" if match else message.strip()
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def os_error_message(exc: OSError) -> str:
@@ -88,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.main(args) or 0)
     except TracktuneError as exc:
-        print(f"tracktune {command_name(args)}: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+        print(f"tracktune {command_name(args)}: error: {error_message(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # a path the user gave that cannot be read or written (permissions, disk full)
         print(f"tracktune {command_name(args)}: error: {os_error_message(exc)}", file=sys.stderr)
