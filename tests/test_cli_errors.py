@@ -55,6 +55,7 @@ class Case:
     argv: str  # split on spaces after `{w}` -> the world folder
     pattern: str  # searched in the one stderr line (after the `tracktune <command>: error: ` prefix)
     code: int = 1
+    creates: str = ""  # a path (relative to the world) under which new files may appear (work begun)
 
 
 # fmt: off
@@ -97,6 +98,8 @@ CASES = [
     Case("train-no-config", "train --out {w}/new", r"give a CONFIG file \(or --resume RUN_DIR\)"),
     Case("train-resume-not-a-run", "train --resume {w}/ds", r"--resume .*ds: no config\.yaml there"),
     Case("train-resume-config-differs", "train --resume {w}/run --set train.lr=1", r"--resume continues the run with its own config; these differ: train\.lr"),
+    Case("train-corrupt-frame-in-worker", "train {w}/micro.yaml --set data.train.0.root={w}/ds_bad --set data.num_workers=2 --out {w}/new",
+         r"unreadable image \(corrupt or not an image\): .*ds_bad.*\(in DataLoader worker process \d\)$", creates="new"),
     Case("train-resume-drop-out", "train --resume {w}/run --out {w}/elsewhere", r"--resume writes into the run it continues; drop --out"),
     Case("model-info-depth-0", "model-info {w}/micro.yaml --set model.depth=0", r"--set model\.depth=0: model\.depth: 0 is out of range"),
     Case("bench-rounds-0", "bench inference {w}/micro.yaml --rounds 0", r"argument --rounds: 0 is out of range; expected an integer >= 1", code=2),
@@ -188,6 +191,10 @@ def world(tmp_path_factory):
         for tracker in ("res_a", "res_b"):
             (root / tracker).mkdir(exist_ok=True)
             shutil.copy(root / "ds" / name / "init.txt", root / tracker / f"{name}.txt")
+    # a copy of the dataset whose RGB frames are all corrupt
+    shutil.copytree(root / "ds", root / "ds_bad")
+    for frame in (root / "ds_bad").glob("*/visible/*"):
+        frame.write_bytes(b"\xff\xd8 not a jpeg")
     # checkpoints damaged in two ways
     step = sorted((root / "run" / "checkpoints").iterdir())[-1].name
     shutil.copytree(root / "run", root / "run_garbage")
@@ -238,6 +245,14 @@ def test_bad_input_ends_in_one_error_line(case, world, capsys):
     assert code == case.code, captured.err
     _check_stderr(case, captured.err)
     after = tree_state(world)
+    if case.creates:
+        created = [k for k in after if k not in before]
+        assert all(k == case.creates or k.startswith(case.creates + os.sep) for k in created), created
+        after = {k: v for k, v in after.items() if k in before}
+        for k in created:  # leave the world as it was for the next case
+            path = world / k
+            if path.exists():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
     assert after == before, {k: (before.get(k), after.get(k)) for k in set(before) | set(after)
                              if before.get(k) != after.get(k)}
 

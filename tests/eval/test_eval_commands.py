@@ -18,7 +18,8 @@ from tracktune.eval.report import legend_entries, plot_curves
 JSON_METRICS = {
     "lasher": ["PR", "NPR", "SR"], "rgbt234": ["MPR", "MSR"], "gtot": ["MPR", "MSR"], "otb": ["AUC", "P"],
     "lasot": ["AUC", "P", "NP"], "visevent": ["AUC", "P", "NP"], "vot_lt": ["F", "Pr", "Re"],
-    "got10k": ["AO", "SR50", "SR75"], "trackingnet": ["AUC", "P", "NP"], "rgbt210": ["PR", "SR"],
+    "got10k": ["AO", "SR50", "SR75"], "trackingnet": ["AUC", "P", "NP", "P@20px"], "rgbt210": ["PR", "SR"],
+    "vot_multistart": ["EAO", "A", "R"], "fe108": ["SR", "PR"],
 }
 
 
@@ -55,8 +56,11 @@ def test_every_protocol_publishes_the_issue_metric_names():
     for name, protocol in PROTOCOLS.items():
         assert protocol.metric_names == JSON_METRICS[name], name
         assert protocol.name == name and protocol.toolkit and protocol.notes
-        assert protocol.describe().startswith(f"protocol {name}: {protocol.toolkit}")
-    assert "precision: error < t over 51 values 0..25, reported at 5 px" in PROTOCOLS["gtot"].describe()
+        assert protocol.describe().startswith(f"protocol {name}: reproduces {protocol.toolkit}")
+        assert ".md" not in protocol.describe()  # conventions are stated, not cited from elsewhere
+    assert "precision: error < t over 51 values 0..25, reported as its value at 5 px" in PROTOCOLS["gtot"].describe()
+    for name in ("vot_lt", "vot_multistart"):  # the vot-toolkit version is named, and which is default
+        assert "vot-toolkit 0.5.3" in PROTOCOLS[name].toolkit and "default 0.5" in PROTOCOLS[name].describe()
 
 
 def test_json_output_has_exactly_the_issue_shape(tmp_path, capsys):
@@ -183,7 +187,12 @@ def test_length_policies_follow_each_toolkit():
     with pytest.raises(DataError, match="cannot score a short result file"):
         evaluate("lasot", [seq], {"T": {"s": short}})
     with pytest.raises(DataError, match="requires equal lengths"):
-        evaluate("trackingnet", [seq], {"T": {"s": long}})
+        evaluate("otb", [seq], {"T": {"s": long}})
+    # the TrackingNet server cuts a long file and fails a short one's missing frames
+    assert evaluate("trackingnet", [seq], {"T": {"s": long}}).trackers["T"].metrics["P@20px"] == 1.0
+    report = evaluate("trackingnet", [seq], {"T": {"s": short}})
+    assert report.trackers["T"].metrics["P@20px"] == pytest.approx(4 / 6)
+    assert "2 missing frame(s) score as failures" in report.trackers["T"].notes[0]
 
 
 def test_vot_lt_from_a_dataset_root_bounds_overlaps_by_the_frame(tmp_path, capsys):
@@ -223,7 +232,8 @@ def test_vot_lt_from_a_dataset_root_bounds_overlaps_by_the_frame(tmp_path, capsy
 
     def score(size):
         seqs = [Sequence(n, {}, truth[n], meta={} if size is None else {"image_size": size}) for n in truth]
-        runs = {n: [Prediction(p, confidence=c)] for n, (p, c) in preds.items()}
+        # the empty confidence line of the initialisation frame reads as 0, as the toolkit reads it
+        runs = {n: [Prediction(p, confidence=np.nan_to_num(c, nan=0.0))] for n, (p, c) in preds.items()}
         return evaluate("vot_lt", seqs, {"T": runs}).trackers["T"].metrics
 
     assert data["trackers"]["T"] == score((width, height))

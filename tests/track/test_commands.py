@@ -187,3 +187,51 @@ def test_run_refuses_other_results_unless_overwrite(run_dir, tmp_path, capsys):
     (out / ".alpha.txt.x1y2.tmp").write_text("torn")
     assert cli_main(_run_argv(run_dir, root, out, "--overwrite")) == 0
     assert not (out / ".alpha.txt.x1y2.tmp").exists()
+
+
+def test_run_on_a_multistart_stack_writes_the_vot_toolkit_layout(run_dir, tmp_path):
+    """`tracktune run` on a VOT-layout RGB-D stack with anchor.value files runs every anchor
+    and writes <out>/baseline/<seq>/<seq>_<anchor:08d>.txt; vot-toolkit's analysis reads them
+    and `tracktune evaluate --protocol vot_multistart` gives its scores."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+    from multistart_stack import make_stack
+
+    # one short sequence (a forward anchor at 0, a backward one at 12): the micro model is slow on CPU
+    truth = make_stack(tmp_path / "stack", np.random.default_rng(8), n_sequences=1, lengths=(20, 21))
+    out = tmp_path / "results" / "micro"
+    assert cli_main(["run", "--checkpoint", str(run_dir), "--dataset", "vot_rgbd2022", "--root",
+                     str(tmp_path / "stack"), "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
+    for name, (gt, anchors) in truth.items():
+        for a in np.flatnonzero(anchors):
+            lines = (out / "baseline" / name / f"{name}_{a:08d}.txt").read_text().splitlines()
+            assert lines[0] == "1" and len(lines) == (len(gt) - a if anchors[a] > 0 else a + 1)
+    assert json.loads((out / "run.json").read_text())["runs"] == sum(int((a != 0).sum()) for _, a in truth.values())
+    pytest.importorskip("vot", reason="vot-toolkit not installed (pip install 'tracktune[reference]')")
+    import vot.analysis.multistart as VM
+    from vot.dataset import load_sequence
+    from vot.tracker.results import Results
+    from vot.workspace.storage import LocalStorage
+
+    class Experiment:
+        anchor = "anchor"
+
+        def results(self, tracker, sequence):
+            return Results(LocalStorage(str(out / "baseline" / sequence.name)))
+
+    toolkit = [load_sequence(str(tmp_path / "stack" / n)) for n in truth]
+    ar = [VM.AccuracyRobustness().subcompute(Experiment(), None, s, []) for s in toolkit]
+    accuracy, robustness = VM.AverageAccuracyRobustness().aggregate(None, toolkit, ar)[:2]
+    curves = [VM.EAOCurves(high=755).subcompute(Experiment(), None, s, []) for s in toolkit]
+    eao = float(np.mean(VM.EAOCurve(high=755).aggregate(None, toolkit, curves)[0][115:756]))
+    sequences = load("vot_rgbd2022", tmp_path / "stack")
+    for s in sequences:
+        s.meta["image_size"] = (64, 48)
+    from tracktune.eval.multistart import read_tracker_runs
+
+    metrics = evaluate(get("vot_multistart", "0.9"), sequences, {"micro": read_tracker_runs(out, sequences)})
+    ours = metrics.trackers["micro"].metrics
+    assert abs(ours["EAO"] - eao) < 1e-9 and abs(ours["A"] - accuracy) < 1e-9 and abs(ours["R"] - robustness) < 1e-9

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     check = sub.add_parser("check", help="verify a benchmark on disk; exit 1 when anything is wrong")
     check.add_argument("name", help="benchmark: lasher, rgbt234, rgbt210, gtot, depthtrack, vot_rgbd2022, "
-                                    "visevent, coesot, lasot, got10k, trackingnet, otb")
+                                    "visevent, coesot, fe108, lasot, got10k, trackingnet, otb")
     check.add_argument("--root", default=None, help="dataset root (default: $TRACKTUNE_<NAME>)")
     check.add_argument("--split", default=None, help="split to check (default: every split)")
     check.add_argument("--json", action="store_true", help="print one JSON object")

@@ -36,7 +36,7 @@ _ONE_GT_FILES = ("init.txt", "groundtruth.txt", "groundtruth_rect.txt")
 # protocols whose toolkits ship ground-truth-only trees that this module reads itself
 TOOLKIT_TREE_PROTOCOLS = ("rgbt234", "rgbt210", "gtot", "lasher")
 # protocols whose overlaps are bounded by the frame size (the VOT toolkit's `bounded=True`)
-BOUNDED_PROTOCOLS = ("vot_lt",)
+BOUNDED_PROTOCOLS = ("vot_lt", "vot_multistart")
 
 
 

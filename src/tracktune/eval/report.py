@@ -129,6 +129,10 @@ def _percent(value: float) -> str:
 
 
 def _as_runs(value, seq_name: str, tracker: str) -> list[Prediction]:
+    if isinstance(value, dict):  # multistart: {anchor frame: boxes}
+        return [v if isinstance(v, Prediction) and v.anchor is not None
+                else Prediction(boxes=getattr(v, "boxes", v), anchor=int(k), source=f"{tracker}/{seq_name}/{k}")
+                for k, v in value.items()]
     if isinstance(value, Prediction):
         return [value]
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], Prediction):

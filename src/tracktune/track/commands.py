@@ -159,6 +159,11 @@ def main(args: argparse.Namespace) -> int:
         sequences = [by_name[n] for n in args.sequences]
     if not sequences:
         raise DataError(f"dataset {args.dataset} split {args.split}: no sequences")
+    from tracktune.track import multistart
+
+    if multistart.has_anchors(sequences):  # a VOT short-term stack: one run per anchor
+        with DirectoryLock(out, "tracktune run"):
+            return multistart.run_command(args, model, track_config, sequences, device)
     layout = benchmark.result_layout
     settings = _result_settings(args, checkpoint, track_config, layout)
     with DirectoryLock(out, "tracktune run"):

@@ -29,13 +29,14 @@ def test_each_row_agrees_with_its_loader_and_protocol(name):
 def test_every_protocol_reads_one_layout_the_toolkits_write():
     # by hand, from the toolkits: GOT-10k's `<seq>/<seq>_001.txt` + times, the VOT toolkit's
     # `<seq>/<seq>_001.txt` + confidences, every other toolkit `<seq>.txt`
-    expected = {"got10k": "got10k", "vot_lt": "vot"}
+    expected = {"got10k": "got10k", "vot_lt": "vot", "vot_multistart": "vot"}
     for protocol in PROTOCOLS:
         assert layout_for_protocol(protocol) == expected.get(protocol, "plain"), protocol
 
 
-def test_the_long_term_protocol_scores_both_depth_benchmarks_in_table_order():
-    assert [b.name for b in scored_by("vot_lt")] == ["depthtrack", "vot_rgbd2022"]
+def test_each_depth_benchmark_has_its_protocol():
+    assert [b.name for b in scored_by("vot_lt")] == ["depthtrack"]
+    assert [b.name for b in scored_by("vot_multistart")] == ["vot_rgbd2022"]
     assert [b.name for b in scored_by("lasher")] == ["lasher"]
     assert scored_by("no_such_protocol") == ()
 

@@ -56,7 +56,9 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("rgbt234", f"{_PACKAGE}.rgbt234", "rgbt234", modalities=("rgb", "thermal")),
     Benchmark("rgbt210", f"{_PACKAGE}.rgbt210", "rgbt210", modalities=("rgb", "thermal")),
     Benchmark("gtot", f"{_PACKAGE}.gtot", "gtot", modalities=("rgb", "thermal")),
-    Benchmark("vot_rgbd2022", f"{_PACKAGE}.vot_rgbd", "vot_lt", result_layout="vot", modalities=("rgb", "depth")),
+    # a VOT short-term stack: scored by the multistart experiment (anchors), not long-term
+    Benchmark("vot_rgbd2022", f"{_PACKAGE}.vot_rgbd", "vot_multistart", result_layout="vot", modalities=("rgb", "depth")),
+    Benchmark("fe108", f"{_PACKAGE}.fe108", "fe108", eval_split="test", modalities=("rgb", "event")),
     Benchmark("coesot", f"{_PACKAGE}.coesot", None, modalities=("rgb", "event")),
     Benchmark("lasot", f"{_PACKAGE}.lasot", "lasot"),
     Benchmark("got10k", f"{_PACKAGE}.got10k", "got10k", result_layout="got10k"),
