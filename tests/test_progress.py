@@ -54,3 +54,16 @@ def test_progress_bar_kinds():
     forced = progress_bar(5, "x", "it", mode="bar", stream=io.StringIO())
     assert isinstance(forced, tqdm)
     forced.close()
+
+
+def test_the_command_line_flag_reaches_library_bars(monkeypatch):
+    from tracktune import progress
+
+    old = progress.set_default("off")
+    try:
+        assert resolve(True, Terminal()) == "off" and resolve("bar", io.StringIO()) == "bar"
+        progress.set_default("bar")
+        assert resolve("auto", io.StringIO()) == "bar"
+    finally:
+        progress.set_default(old)
+    assert resolve(True, Terminal()) == "bar"

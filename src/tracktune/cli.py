@@ -17,7 +17,7 @@ import importlib
 import re
 import sys
 
-from tracktune import __version__
+from tracktune import __version__, progress
 from tracktune.errors import TracktuneError
 
 # command name -> (module, one-line help)
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         print(f"tracktune {command_name(args)}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
         return 2
+    previous = progress.set_default(progress.progress_mode(args))
     try:
         return int(args._module.main(args) or 0)
     except TracktuneError as exc:
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        progress.set_default(previous)
 
 
 if __name__ == "__main__":

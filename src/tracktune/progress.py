@@ -21,6 +21,19 @@ from typing import Optional, TextIO, Union
 
 STATUS_EVERY_S = 30.0
 Mode = Union[bool, str, None]
+# what `True` / "auto" means in this process: the command line's --progress / --no-progress
+# (set by `tracktune.cli.main` for the command it runs), so a bar deep inside a library call
+# (the synthetic data generated on first use) obeys the flag too
+_default = "auto"
+
+
+def set_default(mode: str) -> str:
+    """Set what `True` / "auto" resolves like ("auto", "bar", "log" or "off"); returns the old."""
+    global _default
+    if mode not in ("auto", "bar", "log", "off"):
+        raise ValueError(f"progress default must be auto, bar, log or off, not {mode!r}")
+    old, _default = _default, mode
+    return old
 
 
 def add_progress_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +62,8 @@ def resolve(mode: Mode, stream: Optional[TextIO] = None) -> str:
         return "off"
     if mode == "bar" or mode == "log":
         return mode
+    if (mode is True or mode == "auto") and _default != "auto":
+        return _default
     if mode is True or mode == "auto":
         stream = stream or sys.stderr
         isatty = getattr(stream, "isatty", None)
