@@ -26,16 +26,20 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+import yaml
 
 from tracktune.cache import cache_home
 from tracktune.cli_types import int_range
 from tracktune.errors import ConfigError
+from tracktune.files import atomic_write_text
+from tracktune.locks import DirectoryLock
 from tracktune.progress import add_progress_arguments, progress_mode
 
 DEMO_FORMAT = 1  # bump when the recipe's meaning changes (part of the pretraining cache key)
@@ -244,13 +248,16 @@ def pretrain_rgb(recipe: DemoRecipe, clean_train: list, progress: bool = True) -
 
     folder = cache_home("demo") / f"rgb-{recipe.pretrain_key()}"
     weights = folder / "rgb_tracker.safetensors"
+    remove_dead_pretraining_runs(folder)
     if weights.is_file():
-        return weights, 0.0, True
+        problem = unreadable_weights(weights)
+        if problem is None:
+            return weights, 0.0, True
+        print(f"note: demo cache {weights}: {problem}; pretraining again", file=sys.stderr)
+        weights.unlink()
     start = time.perf_counter()
     config = base_config(recipe, "demo_rgb_pretrain", "rgb", "rgb", recipe.pretrain_steps, recipe.pretrain_lr)
-    run_dir = folder.with_name(folder.name + f".run-{os.getpid()}")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    run_dir = folder.with_name(folder.name + f".run-{os.getpid()}")  # this process's; removed below
     train(config, run_dir, progress=progress, sources=clean_train)
     model = load_tracker_model(run_dir)
     tmp = folder / f".rgb_tracker.{os.getpid()}.safetensors"
@@ -259,6 +266,38 @@ def pretrain_rgb(recipe: DemoRecipe, clean_train: list, progress: bool = True) -
     (folder / "recipe.json").write_text(json.dumps(dataclasses.asdict(recipe), indent=1, default=list) + "\n")
     shutil.rmtree(run_dir, ignore_errors=True)
     return weights, time.perf_counter() - start, False
+
+
+def unreadable_weights(path: Path) -> Optional[str]:
+    """None when `path` is a readable safetensors file, else what is wrong with it."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as handle:
+            for key in handle.keys():
+                handle.get_slice(key)
+    except Exception as exc:  # SafetensorError for a cut or garbled file
+        return f"unreadable ({exc})"
+    return None
+
+
+def remove_dead_pretraining_runs(folder: Path) -> None:
+    """Delete the `<folder>.run-PID` run directories of pretraining processes that died (a
+    killed demo's debris); those of live processes stay."""
+    for run_dir in folder.parent.glob(f"{folder.name}.run-*"):
+        pid = run_dir.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def rgb_model(recipe: DemoRecipe, weights: Path):
@@ -284,11 +323,26 @@ def adapt(recipe: DemoRecipe, method: str, weights: Path, clean_train: list, tar
     config.model.pretrained, config.model.pretrained_format = str(weights), "tracktune"
     config = METHOD_RECIPES[method](config)
     run_dir = out / "runs" / method
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    check_demo_run(run_dir, config.name)
     data = clean_train if config.data.modality == "rgb" else target_train
-    result = train(config, run_dir, progress=progress, sources=data)
+    result = train(config, run_dir, progress=progress, sources=data, overwrite=True)
     return load_tracker_model(run_dir), result
+
+
+def check_demo_run(run_dir: Path, name: str) -> None:
+    """A demo reruns a method over its own previous run (`train(overwrite=True)` replaces only
+    the files a run writes); a folder holding another run, or a config.yaml that is not the
+    demo's, is left alone and refused."""
+    saved = run_dir / "config.yaml"
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return
+    try:
+        recorded = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("name") if saved.is_file() else None
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        recorded = None
+    if recorded != name:
+        raise ConfigError(f"{run_dir} holds files the demo did not write (no config.yaml named {name!r}); "
+                          "move them or choose another --out")
 
 
 def track(model, sequences, rgb_only: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
@@ -434,7 +488,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     attributes = {s.name: {"condition": s.attributes.get("condition", "unknown")} for s in test}
     report = evaluate(PROTOCOL, test, boxes, attributes=attributes)
     # per-sequence scores and result files in LasHeR's layout, for `tracktune compare`
-    (out / "scores.json").write_text(report.to_json(per_sequence=True) + "\n")
+    atomic_write_text(out / "scores.json", report.to_json(per_sequence=True) + "\n")
     for name, per_seq in boxes.items():
         for seq_name, seq_boxes in per_seq.items():
             write_results(out / "results" / name, seq_name, seq_boxes)
@@ -449,7 +503,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     plots = plot_curves(report, out / "plots")
     gif = night_gif(test, boxes, out / "night.gif")
     summary["wall_seconds"] = time.perf_counter() - start
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=list) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=list) + "\n")
     log("")
     log(table(summary))
     log("")
@@ -480,5 +534,10 @@ def main(args: argparse.Namespace) -> int:
         recipe.adapt_steps = args.adapt_steps
     if args.pretrain_steps is not None:
         recipe.pretrain_steps = args.pretrain_steps
-    run_demo(recipe, parse_methods(args.methods), Path(args.out), progress=progress_mode(args))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a folder")
+    methods = parse_methods(args.methods)
+    with DirectoryLock(out, "tracktune demo"):
+        run_demo(recipe, methods, out, progress=progress_mode(args))
     return 0
