@@ -135,7 +135,7 @@ CASES = [
     Case("check-workers-negative", "data check lasher --root {w}/ds --workers -2", r"argument --workers: -2 is out of range", code=2),
     Case("show-frames-0", "data show {w}/ds --frames 0 --out {w}/sheet.png", r"argument --frames(/--frames-per-row)?: 0 is out of range", code=2),
     # --- evaluate / compare
-    Case("evaluate-protocol-unknown", "evaluate --protocol lashr --gt {w}/gt --results {w}/res_a", r"argument --protocol: invalid choice: 'lashr'", code=2),
+    Case("evaluate-protocol-unknown", "evaluate --protocol lashr --gt {w}/gt --results {w}/res_a", r"unknown protocol 'lashr' \(did you mean 'lasher'\?\)"),
     Case("evaluate-results-missing", "evaluate --protocol lasher --gt {w}/gt --results {w}/nothing", r"nothing"),
     Case("evaluate-gt-missing", "evaluate --protocol lasher --gt {w}/nothing --results {w}/res_a", r"nothing"),
     Case("evaluate-corrupt-zip", "evaluate --protocol trackingnet --gt {w}/gt --results {w}/bad.zip", r"bad\.zip: .*(zip|corrupt)"),
@@ -150,7 +150,7 @@ CASES = [
 # fmt: on
 
 # cases whose fix lands with the run-directory / checkpoint work (phase 2 of issue 18)
-PENDING = {"run-checkpoint-garbage-safetensors", "resume-cut-state"}
+PENDING: set[str] = set()
 
 SUBPROCESS_CASES = ["config-not-utf8", "bench-rounds-0", "synth-frames-0", "run-set-outside-track"]
 
