@@ -320,13 +320,17 @@ def claim_run_dir(run_dir: str | Path, resume: bool, overwrite: bool = False, no
     if not overwrite:
         raise CheckpointError(f"{run_dir} holds another run's files ({', '.join(held)}); continue it with "
                               f"--resume {run_dir}, pass --overwrite to replace them, or choose another --out")
+    replaced = []
     for name in RUN_FILES:
         path = run_dir / name
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    notes(f"{run_dir}: --overwrite: removed the previous run's {', '.join(n for n in RUN_FILES)}")
+        else:
+            continue
+        replaced.append(name)
+    notes(f"{run_dir}: --overwrite: removed the previous run's {', '.join(replaced)}")
 
 
 def build_training_model(config) -> tuple[nn.Module, list]:
