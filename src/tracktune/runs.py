@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import pickle
-import os
 import re
 import shutil
 import sys
@@ -34,7 +33,7 @@ import torch
 from torch import nn
 
 from tracktune.errors import CheckpointError, ConfigError
-from tracktune.files import is_temporary
+from tracktune.files import is_temporary, temporary_dir
 
 logger = logging.getLogger(__name__)
 
@@ -100,27 +99,19 @@ def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: O
 def save_checkpoint(run_dir: str | Path, step: int, model: nn.Module, state: dict, manifest: dict,
                     keep_last: int = 3, include_frozen: bool = False) -> Path:
     """Write `checkpoints/step_XXXXXXX/` atomically and drop all but the last `keep_last`."""
-    root = Path(run_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / step_name(step)
-    tmp = root / f".{step_name(step)}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    files = [TRAINABLE_FILE, STATE_FILE]
-    _write_safetensors(trainable_state(model), tmp / TRAINABLE_FILE, {"step": str(step)})
-    if include_frozen:
-        frozen = frozen_state(model)
-        if frozen:
-            _write_safetensors(frozen, tmp / FROZEN_FILE, {"step": str(step)})
-            files.append(FROZEN_FILE)
-    torch.save(state, tmp / STATE_FILE)
-    checksums = {name: file_sha256(tmp / name) for name in files}
-    manifest = dict(manifest, step=step, files=files, format=FORMAT_VERSION, sha256=checksums)
-    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    final = Path(run_dir) / CHECKPOINTS / step_name(step)
+    with temporary_dir(final) as tmp:
+        files = [TRAINABLE_FILE, STATE_FILE]
+        _write_safetensors(trainable_state(model), tmp / TRAINABLE_FILE, {"step": str(step)})
+        if include_frozen:
+            frozen = frozen_state(model)
+            if frozen:
+                _write_safetensors(frozen, tmp / FROZEN_FILE, {"step": str(step)})
+                files.append(FROZEN_FILE)
+        torch.save(state, tmp / STATE_FILE)
+        checksums = {name: file_sha256(tmp / name) for name in files}
+        manifest = dict(manifest, step=step, files=files, format=FORMAT_VERSION, sha256=checksums)
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
     if keep_last and keep_last > 0:
         for old in list_checkpoints(run_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=False)
