@@ -138,6 +138,7 @@ CASES = [
     Case("evaluate-protocol-unknown", "evaluate --protocol lashr --gt {w}/gt --results {w}/res_a", r"unknown protocol 'lashr' \(did you mean 'lasher'\?\)"),
     Case("evaluate-results-missing", "evaluate --protocol lasher --gt {w}/gt --results {w}/nothing", r"nothing"),
     Case("evaluate-gt-missing", "evaluate --protocol lasher --gt {w}/nothing --results {w}/res_a", r"nothing"),
+    Case("evaluate-plots-is-a-file", "evaluate --protocol lasher --gt {w}/gt --results {w}/res_a --plots {w}/a_file.txt", r"--plots .*a_file\.txt: is a file; expected a folder"),
     Case("evaluate-corrupt-zip", "evaluate --protocol trackingnet --gt {w}/gt --results {w}/bad.zip", r"bad\.zip: .*(zip|corrupt)"),
     Case("compare-confidence-1.5", "compare --results {w}/res_a {w}/res_b --protocol lasher --gt {w}/gt --confidence 1.5", r"argument --confidence: 1\.5 is out of range; expected a number in \(0, 1\)", code=2),
     Case("compare-resamples-0", "compare --results {w}/res_a {w}/res_b --protocol lasher --gt {w}/gt --resamples 0", r"argument --resamples: 0 is out of range", code=2),
