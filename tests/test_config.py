@@ -167,7 +167,7 @@ def test_duplicate_keys_and_encodings(tmp_path):
     bom = tmp_path / "bom.yaml"
     bom.write_bytes("name: café\n".encode("utf-8-sig"))
     assert _load(bom).name == "café"
-    with pytest.raises(ConfigError, match="is a directory"):
+    with pytest.raises(ConfigError, match="config is not a file"):
         _load(tmp_path)
 
 
@@ -221,7 +221,46 @@ def test_tables_match_the_modules_that_use_them():
 def test_shipped_configs_pass_their_checks():
     from pathlib import Path
 
-    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    configs = sorted((Path(__file__).resolve().parents[1] / "src" / "tracktune" / "configs").glob("*.yaml"))
     assert configs
     for path in configs:
         _load(path)
+
+
+# ---- shipped configs: package data, resolved by name or path ---------------------------
+
+SHIPPED_DIR = __import__("pathlib").Path(__file__).resolve().parents[1] / "src" / "tracktune" / "configs"
+
+
+def test_shipped_configs_are_every_yaml_in_the_package_and_each_has_a_description():
+    from tracktune.config import config_description, shipped_configs
+
+    on_disk = sorted(p.stem for p in SHIPPED_DIR.iterdir() if p.suffix == ".yaml")  # hand listing
+    assert sorted(shipped_configs()) == on_disk and len(on_disk) >= 13
+    for name, path in shipped_configs().items():
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# description: "), name
+        assert config_description(path) == first[len("# description: "):] and "\n" not in config_description(path)
+        load_config(name)  # every shipped config loads by name
+
+
+def test_a_name_resolves_to_the_shipped_file_and_a_path_wins(tmp_path, monkeypatch):
+    from tracktune.config import resolve_config
+
+    shipped = SHIPPED_DIR / "tiny_rgbt.yaml"
+    for given in ("tiny_rgbt", "tiny_rgbt.yaml", "configs/tiny_rgbt.yaml"):
+        assert resolve_config(given).resolve() == shipped.resolve()
+    assert load_config("tiny_rgbt").model.embed_dim == load_config(shipped).model.embed_dim == 128
+    # a file of the same name in the working directory wins over the shipped config
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny_rgbt.yaml").write_text("name: mine\nmodel:\n  size: tiny\n")
+    assert load_config("tiny_rgbt.yaml").name == "mine"
+    assert load_config("tiny_rgbt").name == "tiny_rgbt"  # a bare name is not a file here: the shipped one
+    # a directory path elsewhere never falls back to a shipped name
+    with pytest.raises(ConfigError, match="neither a file nor a shipped config"):
+        load_config(tmp_path / "elsewhere" / "tiny_rgbt.yaml")
+
+
+def test_a_mistyped_name_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"tiny_rbgt.*did you mean 'tiny_rgbt'"):
+        load_config("tiny_rbgt")

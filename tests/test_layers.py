@@ -51,14 +51,10 @@ RULES = (
     Rule("tracktune.track", ("tracktune.train",), "training and tracking share only runs.py"),
 )
 
-# Today's violations in files being restructured on another branch: exact (importer, imported)
-# edges left out of the graph until then. Removed when methods13 lands.
-ALLOWED_EDGES = {
-    ("tracktune.adapt.srft", "tracktune.train.losses"),  # removed when methods13 lands
-    ("tracktune.model.info", "tracktune.adapt"),  # removed when methods13 lands
-}
-# command modules that still live inside model/. Removed when methods13 lands.
-ALLOWED_COMMANDS_IN_MODEL = {"tracktune.model.info"}  # removed when methods13 lands
+# exact (importer, imported) edges exempt from the rules: none
+ALLOWED_EDGES: set[tuple[str, str]] = set()
+# command modules allowed inside model/: none
+ALLOWED_COMMANDS_IN_MODEL: set[str] = set()
 
 
 def _under(module: str, prefix: str) -> bool:

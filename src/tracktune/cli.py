@@ -23,13 +23,16 @@ from tracktune.errors import TracktuneError
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("tracktune.data.commands", "synthesise, show and check datasets"),
-    "model-info": ("tracktune.model.info", "parameters by group (total, trainable) and GFLOPs of a config's model"),
+    "model-info": ("tracktune.commands.model_info", "parameters by group (total, trainable) and GFLOPs of a config's model"),
     "bench": ("tracktune.bench.commands", "speed benchmarks: bench inference CONFIG"),
     "evaluate": ("tracktune.eval.commands", "score result folders under a benchmark's official protocol"),
     "compare": ("tracktune.eval.compare_command", "paired differences, bootstrap CIs and tests between trackers' result sets"),
     "train": ("tracktune.train.commands", "train a tracker: train CONFIG [--set k=v] [--resume RUN_DIR] [--out RUN_DIR]"),
     "run": ("tracktune.track.commands", "track a benchmark split and write official result files: run [CONFIG] --checkpoint CKPT --dataset NAME --out DIR"),
     "demo": ("tracktune.demo", "the end-to-end demo: pretrain an RGB tracker, adapt it to RGB-T, compare per condition"),
+    "configs": ("tracktune.config_commands", "the configs shipped with tracktune, one line each (any command takes their names)"),
+    "export": ("tracktune.export.commands", "deployment formats: export onnx --checkpoint RUN --out MODEL.onnx [--precision fp32|fp16|int8]"),
+    "vot": ("tracktune.vot.commands", "the VOT toolkit drives tracktune: vot stack NAME --out DIR | vot workspace --checkpoint RUN --stack STACK DIR"),
     "track": ("tracktune.track.video", "track one target through a video or frame folder: track --checkpoint CKPT --rgb VIDEO --box x,y,w,h --out OUT.mp4"),
 }
 
@@ -45,7 +48,7 @@ class Parser(argparse.ArgumentParser):
 def command_name(args: argparse.Namespace) -> str:
     """`train`, or `data check` / `bench inference` for commands with actions."""
     parts = [args.command]
-    for attribute in ("data_command", "bench_action"):
+    for attribute in ("data_command", "bench_action", "vot_command", "format"):
         value = getattr(args, attribute, None)
         if isinstance(value, str):
             parts.append(value)

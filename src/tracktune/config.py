@@ -58,7 +58,7 @@ class LoraConfig:
 
 @dataclass
 class SRFTConfig:
-    """SRFT significance regularisation (docs/methods.md#srft; adapt/srft.py)."""
+    """SRFT significance regularisation (docs/methods.md#srft; adapt/srft/)."""
 
     lambda_p: float = 1.0  # prior (steep-direction) strength
     lambda_t: float = 1.0  # transfer (gradient-significance) damping strength
@@ -682,11 +682,49 @@ def read_yaml(path: str | Path) -> dict:
     return read_yaml_lines(path)[0]
 
 
+# the configs that ship inside the package (package data): `tracktune configs` lists them
+SHIPPED_CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DESCRIPTION_PREFIX = "# description:"
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Name (file stem) -> path of every config shipped with the package, sorted by name."""
+    return {p.stem: p for p in sorted(SHIPPED_CONFIG_DIR.glob("*.yaml"))}
+
+
+def config_description(path: str | Path) -> str:
+    """A config's one-line description: its first line `# description: ...` ("" when absent)."""
+    with open(path, encoding="utf-8") as handle:
+        first = handle.readline().strip()
+    return first[len(DESCRIPTION_PREFIX):].strip() if first.startswith(DESCRIPTION_PREFIX) else ""
+
+
+def resolve_config(name_or_path: str | Path) -> Path:
+    """A config file from a path, or from a shipped config's name (`lorat_b224_rgbt`, with or
+    without `.yaml`; `configs/NAME.yaml`, the path in a clone before configs became package
+    data, still names the shipped one). An existing file always wins over a shipped name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    bare = path.suffix in ("", ".yaml", ".yml") and path.parent in (Path("."), Path("configs"))
+    if bare and path.stem in shipped:
+        return shipped[path.stem]
+    if path.exists():
+        raise ConfigError(f"config is not a file: {path}")
+    from tracktune.suggest import did_you_mean
+
+    raise ConfigError(f"config not found: {path} is neither a file nor a shipped config's name"
+                      f"{did_you_mean(path.stem, shipped)} (`tracktune configs` lists them)")
+
+
 def load_config(path: str | Path | None = None, overrides: typing.Iterable[str] = (), cls: type = ExperimentConfig):
-    """Read a YAML config (or start from defaults), apply `key=value` overrides, validate every
-    section (`check`). Errors name the key, the value, what is accepted and where the key was
-    set: `FILE:LINE: ...` or `--set KEY=VALUE: ...`."""
+    """Read a YAML config (a path or a shipped config's name, `resolve_config`; or start from
+    defaults), apply `key=value` overrides, validate every section (`check`). Errors name the
+    key, the value, what is accepted and where the key was set: `FILE:LINE: ...` or
+    `--set KEY=VALUE: ...`."""
     overrides = list(overrides)
+    path = resolve_config(path) if path is not None else None
     data, lines = read_yaml_lines(path) if path is not None else ({}, {})
     merge_overrides(data, overrides, cls)
     try:

@@ -12,9 +12,11 @@ Layout (docs/INTERFACES.md, "Run directory"): `RUN/checkpoints/step_XXXXXXX/` ho
 - `manifest.json`: step, epoch, the resolved config, the base-weights identity, versions and
   the files.
 
-A checkpoint directory is written under a temporary name and renamed into place, so a
-directory named `step_*` with a `manifest.json` is always complete; the manifest is written
-last. Loading never unpickles arbitrary objects.
+A checkpoint directory is written under a temporary name (`tracktune.files.temporary_dir`:
+files fsync'd, mode 0644, then one rename), so a directory named `step_*` with a
+`manifest.json` is always complete. Loading never unpickles arbitrary objects. Which methods
+the model carries, and how they are checked and applied, is `tracktune.adapt`'s business
+(`build_adapted_model`, `export_model`): this module names none.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from tracktune.adapt import build_adapted_model, export_model
+from tracktune.config import ExperimentConfig, from_dict
 from tracktune.errors import CheckpointError, ConfigError
 from tracktune.files import is_temporary, temporary_dir
 
@@ -83,8 +88,6 @@ def frozen_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: Optional[dict] = None) -> None:
-    from safetensors.torch import save_file
-
     # safetensors refuses tensors sharing storage; clone those that do
     seen: set[int] = set()
     out = {}
@@ -149,8 +152,6 @@ def read_state(checkpoint: str | Path) -> dict:
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors raises its own SafetensorError (and OSError / ValueError)
@@ -267,8 +268,6 @@ def _note(text: str) -> None:
 
 def config_of(checkpoint: Path, manifest: Optional[dict] = None) -> Any:
     """The resolved config a checkpoint was trained with (its manifest's copy, validated)."""
-    from tracktune.config import ExperimentConfig, from_dict
-
     checkpoint = Path(checkpoint)
     manifest = read_manifest(checkpoint) if manifest is None else manifest
     if not isinstance(manifest.get("config"), dict):
@@ -325,19 +324,10 @@ def claim_run_dir(run_dir: str | Path, resume: bool, overwrite: bool = False, no
 
 
 def build_training_model(config) -> tuple[nn.Module, list]:
-    """`build_model(config)` with each listed method's `prepare` applied; returns (model, methods)."""
-    from tracktune.adapt import METHODS
-    from tracktune.errors import ConfigError
-    from tracktune.model import build_model
-
-    unknown = [name for name in config.methods if name not in METHODS]
-    if unknown:
-        raise ConfigError(f"methods: unknown {unknown} (choose from {sorted(METHODS)})")
-    methods = [METHODS[name](config) for name in config.methods]
-    model = build_model(config)
-    for method in methods:
-        model = method.prepare(model)
-    return model, methods
+    """`build_model(config)` with the configured methods checked and applied; returns
+    (model, methods). (`tracktune.adapt.build_adapted_model`: the one place a method list is
+    built, for training, inference export and `model-info`.)"""
+    return build_adapted_model(config)
 
 
 def load_tracker_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -359,7 +349,6 @@ def load_tracker_model(path: str | Path, device: str | torch.device = "cpu") -> 
             logger.warning("%s: no frozen weights stored and no model.pretrained; %d frozen parameters keep the "
                            "seeded random init", checkpoint, len(frozen))
     load_weights(model, checkpoint)
-    for method in methods:
-        model = method.export(model)
+    model = export_model(model, methods)
     model.config = config
     return model.to(device).eval()

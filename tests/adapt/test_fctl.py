@@ -1,4 +1,4 @@
-"""FCTL: the EANSDL loss against docs/methods.md#fctl (and a brute-force loop), and the method."""
+"""FCTL: the EANSDL loss against a brute-force loop of its definition, and the method."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tracktune.adapt.fctl import (
     scaled_blocks,
     sobel_magnitude,
 )
+from tracktune.adapt import StepInfo, build_adapted_model, build_methods
 from tracktune.errors import ConfigError
 
 # --------------------------------------------------------------------------------------
@@ -242,14 +243,7 @@ def tiny_batch(seed=0, batch=2):
 
 
 def prepared(config):
-    from tracktune.adapt import METHODS
-    from tracktune.model import build_model
-
-    model = build_model(config)
-    methods = [METHODS[name](config) for name in config.methods]
-    for method in methods:
-        model = method.prepare(model)
-    return model, methods
+    return build_adapted_model(config)
 
 
 def student_outputs(model, method, batch):
@@ -261,9 +255,9 @@ def test_config_time_errors(tmp_path):
     from tracktune.adapt.fctl import FCTLMethod
 
     with pytest.raises(ConfigError, match="fine-tuning method"):
-        FCTLMethod(tiny_config(tmp_path, methods=("fctl",)))
+        build_methods(tiny_config(tmp_path, methods=("fctl",)))
     with pytest.raises(ConfigError, match="frozen"):
-        FCTLMethod(tiny_config(tmp_path, methods=("frozen", "full", "fctl")))
+        build_methods(tiny_config(tmp_path, methods=("frozen", "full", "fctl")))
     with pytest.raises(ConfigError, match="model.pretrained"):  # when the teacher is built
         prepared(tiny_config(None))
     with pytest.raises(ConfigError, match="lambda_eansdl"):
@@ -274,9 +268,9 @@ def test_config_time_errors(tmp_path):
 def test_model_info_counts_without_a_teacher_file():
     """model-info builds on the meta device and reads no weights: no teacher is needed."""
     from tracktune.config import load_config
-    from tracktune.model.info import meta_model
+    from tracktune.model_stats import meta_model
 
-    config = load_config(REPO / "configs" / "fctl_lora_b224_rgbt.yaml")
+    config = load_config(REPO / "src" / "tracktune" / "configs" / "fctl_lora_b224_rgbt.yaml")
     assert config.model.pretrained is None
     model, methods = meta_model(config)
     fctl = [m for m in methods if m.name == "fctl"][0]
@@ -307,7 +301,7 @@ def test_teacher_is_the_frozen_rgb_tracker_and_adds_no_trainable_state(tmp_path)
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     outputs = model(batch["template_rgb"], batch["search_rgb"], batch["template_aux"], batch["search_aux"],
                     template_mask=batch["template_mask"], return_blocks=fctl.return_blocks(model))
-    loss = fctl.extra_losses(model, batch, outputs, 0.0)["eansdl"]
+    loss = fctl.extra_losses(model, batch, outputs, StepInfo(0, 10, 1e-3))["eansdl"]
     assert loss.item() > 0
     loss.backward()
     optimizer.step()
@@ -331,11 +325,11 @@ def test_loss_is_eansdl_of_the_two_models_blocks(tmp_path):
     batch = tiny_batch(1)
     # the student starts as the teacher: on equal inputs the loss is exactly zero
     outputs = student_outputs(model, fctl, batch)
-    assert fctl.extra_losses(model, batch, outputs, 0.3)["eansdl"].item() == 0.0
+    assert fctl.extra_losses(model, batch, outputs, StepInfo(3, 10, 1e-3))["eansdl"].item() == 0.0
     # degraded student input: 0.5 * eansdl(student blocks, teacher blocks on the clean crops)
     batch["search_rgb"] = 255 - batch["search_rgb"]
     outputs = student_outputs(model, fctl, batch)
-    loss = fctl.extra_losses(model, batch, outputs, 0.3)["eansdl"]
+    loss = fctl.extra_losses(model, batch, outputs, StepInfo(3, 10, 1e-3))["eansdl"]
     teacher_out = fctl.teacher(batch["template_rgb_clean"], batch["search_rgb_clean"],
                                template_mask=batch["template_mask"], return_blocks=(0, 1, 2, 3))
     expected = 0.5 * eansdl([outputs["blocks"][i] for i in range(4)], [teacher_out["blocks"][i] for i in range(4)],
@@ -351,7 +345,7 @@ def test_missing_blocks_is_an_error(tmp_path):
     batch = tiny_batch()
     outputs = model(batch["template_rgb"], batch["search_rgb"], template_mask=batch["template_mask"])
     with pytest.raises(ConfigError, match="return_blocks"):
-        fctl.extra_losses(model, batch, outputs, 0.0)
+        fctl.extra_losses(model, batch, outputs, StepInfo(0, 10, 1e-3))
 
 
 def test_composes_with_lora(tmp_path):
@@ -363,7 +357,7 @@ def test_composes_with_lora(tmp_path):
     assert not any("lora" in name for name, _ in fctl.teacher.named_parameters())
     batch = tiny_batch(2)
     outputs = student_outputs(model, fctl, batch)
-    loss = fctl.extra_losses(model, batch, outputs, 0.0)["eansdl"]
+    loss = fctl.extra_losses(model, batch, outputs, StepInfo(0, 10, 1e-3))["eansdl"]
     assert loss.item() > 0  # the non-zero LoRA branch already moves the student's features
     loss.backward()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -378,7 +372,7 @@ def test_shipped_configs_load():
     from tracktune.config import load_config
     from tracktune.data.degrade import parse_specs
 
-    root = Path(__file__).resolve().parents[2] / "configs"
+    root = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
     for name in ("fctl_lora_b224_rgbt.yaml", "tiny_fctl.yaml"):
         config = load_config(root / name)
         assert "fctl" in config.methods and "lora" in config.methods

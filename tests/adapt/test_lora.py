@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from tracktune.adapt import METHODS
+from tracktune.adapt import METHODS, apply_methods
 from tracktune.adapt.lora import LoraMethod, is_lora_layer, merge_lora
 from tracktune.config import ExperimentConfig, LoraConfig, ModelConfig
 from tracktune.errors import ConfigError
@@ -48,7 +48,7 @@ def test_registered():
 def test_merged_equals_unmerged_after_training_steps(design, fusion):
     cfg = config(fusion, design)
     method = LoraMethod(cfg)
-    model = method.prepare(build(cfg))
+    model = apply_methods(build(cfg), [method])
     base_output = outputs(build(cfg))
     assert not torch.allclose(outputs(model), base_output)  # LoRAT init: the branch is non-zero at step 0
     model.train()
@@ -60,9 +60,14 @@ def test_merged_equals_unmerged_after_training_steps(design, fusion):
         optimiser.zero_grad()
     model.eval()
     unmerged = outputs(model)
+    # W + (alpha / r) B A by hand, from the trained factors, for every LoRA layer
+    expected = {name: (m.base_layer.weight + (cfg.lora.alpha / cfg.lora.rank)
+                       * m.lora_B["default"].weight @ m.lora_A["default"].weight).detach().clone()
+                for name, m in model.named_modules() if is_lora_layer(m)}
     merged = method.export(model)
     assert not any(is_lora_layer(m) for m in merged.modules())
-    assert (merged(**inputs())["boxes"] - model(**inputs())["boxes"]).abs().max() == 0  # same object, merged
+    for name, weight in expected.items():
+        torch.testing.assert_close(merged.get_submodule(name).weight, weight, rtol=0, atol=1e-6)
     assert (outputs(merged) - unmerged).abs().max() < 1e-4
     # the merged model has exactly the base model's entries
     assert sorted(merged.state_dict()) == sorted(build(cfg).state_dict())
@@ -70,7 +75,7 @@ def test_merged_equals_unmerged_after_training_steps(design, fusion):
 
 def test_what_trains():
     cfg = config("early_add")
-    model = LoraMethod(cfg).prepare(build(cfg))
+    model = apply_methods(build(cfg), [LoraMethod(cfg)])
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     groups = model.parameter_groups()
     assert trainable == set(groups["lora"]) | set(groups["head"]) | set(groups["type_embed"]) | set(groups["aux_patch_embed"])
@@ -81,18 +86,18 @@ def test_what_trains():
     assert model.blocks[0].attn.q.base_layer.weight.requires_grad is False
     # only some targets
     cfg_qv = dataclasses.replace(cfg, lora=dataclasses.replace(cfg.lora, targets=["q", "v"]))
-    model = LoraMethod(cfg_qv).prepare(build(cfg_qv))
+    model = apply_methods(build(cfg_qv), [LoraMethod(cfg_qv)])
     assert sorted(n for n, m in model.named_modules() if is_lora_layer(m)) == \
         ["blocks.0.attn.q", "blocks.0.attn.v", "blocks.1.attn.q", "blocks.1.attn.v"]
     with pytest.raises(ConfigError, match="unknown"):
-        LoraMethod(dataclasses.replace(cfg, lora=dataclasses.replace(cfg.lora, targets=["qkv"]))).prepare(build(cfg))
+        apply_methods(build(cfg), [LoraMethod(dataclasses.replace(cfg, lora=dataclasses.replace(cfg.lora, targets=["qkv"])))])
 
 
 @pytest.mark.parametrize("init", ["zero_b", "pissa"])
 def test_zero_b_and_pissa_start_as_the_base_model(init):
     cfg = config("rgb", init=init)
     base = outputs(build(cfg))
-    model = LoraMethod(cfg).prepare(build(cfg))
+    model = apply_methods(build(cfg), [LoraMethod(cfg)])
     assert (outputs(model) - base).abs().max() < 1e-4
     layer = model.blocks[0].mlp.fc1
     a, b = layer.lora_A["default"].weight, layer.lora_B["default"].weight
@@ -108,7 +113,7 @@ def test_zero_b_and_pissa_start_as_the_base_model(init):
 def test_lorat_init_is_truncated_normal_002_on_both_factors():
     cfg = config("rgb", rank=16)
     cfg.model.embed_dim, cfg.model.num_heads = 256, 4
-    model = LoraMethod(cfg).prepare(build(cfg))
+    model = apply_methods(build(cfg), [LoraMethod(cfg)])
     a = torch.cat([m.lora_A["default"].weight.flatten() for m in model.modules() if is_lora_layer(m)])
     b = torch.cat([m.lora_B["default"].weight.flatten() for m in model.modules() if is_lora_layer(m)])
     for values in (a, b):
@@ -117,9 +122,10 @@ def test_lorat_init_is_truncated_normal_002_on_both_factors():
 
 def test_giant_swiglu_targets_w12_and_w3():
     cfg = config("rgb", size="giant")
-    model = LoraMethod(cfg).prepare(build(cfg))
+    model = apply_methods(build(cfg), [LoraMethod(cfg)])
     assert is_lora_layer(model.blocks[1].mlp.w12) and is_lora_layer(model.blocks[1].mlp.w3)
-    assert (outputs(LoraMethod(cfg).export(model)) - outputs(model)).abs().max() < 1e-4
+    unmerged = outputs(model)  # before export: merging works in place
+    assert (outputs(LoraMethod(cfg).export(model)) - unmerged).abs().max() < 1e-4
 
 
 def test_lorat_b224_counts_by_hand():
@@ -127,14 +133,14 @@ def test_lorat_b224_counts_by_hand():
                                              fusion="early_add"))
     with torch.device("meta"):
         model = TrackerModel.from_config(cfg.model)
-    model = LoraMethod(cfg).prepare(model)
+    model = apply_methods(model, [LoraMethod(cfg)])
     groups = model.parameter_groups()
     params = dict(model.named_parameters())
     count = {g: sum(params[n].numel() for n in names if params[n].requires_grad) for g, names in groups.items()}
     c, r, depth = 768, 64, 12
     lora = depth * (4 * r * (c + c) + r * (c + 4 * c) + r * (4 * c + c))
     head = 2 * 2 * (c * c + c) + (c + 1) + (4 * c + 4)
-    assert count["lora"] == lora == 10_616_832  # "about 11M" (docs/methods.md#lora), 10.6M
+    assert count["lora"] == lora == 10_616_832  # "about 11M" (LoRAT-B), 10.6M
     assert count["head"] == head == 2_366_213
     assert count["type_embed"] == 3 * c and count["aux_patch_embed"] == c * 3 * 14 * 14 + c
     assert count["blocks"] == count["patch_embed"] == count["position"] == count["norm"] == 0

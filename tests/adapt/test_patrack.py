@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,7 @@ from tracktune.model.fusion import TokenLayout
 from tracktune.model.tracker_model import TrackerModel
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
-sys.path.insert(0, str(ROOT / "tests" / "train"))
+CONFIGS = ROOT / "src" / "tracktune" / "configs"
 
 
 def small_config(design: str = "lorat", **patrack) -> ExperimentConfig:

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from tracktune.adapt import StepInfo, build_methods
 from tracktune.adapt.srft import (
     Eigenbasis,
     FactorCollector,
@@ -258,9 +259,9 @@ def test_srft_is_registered_and_needs_a_fine_tuning_method():
 
     assert METHODS["srft"] is SRFTMethod
     with pytest.raises(ConfigError, match=r"\[full, srft\]"):
-        SRFTMethod(load_config(None, ["methods=[srft]"]))
+        build_methods(load_config(None, ["methods=[srft]"]))
     with pytest.raises(ConfigError, match="diag"):
-        SRFTMethod(load_config(None, ["methods=[lora, srft]", "srft.mode=diag"]))
+        build_methods(load_config(None, ["methods=[lora, srft]", "srft.mode=diag"]))
 
 
 def test_after_step_composes_transfer_then_prior_step():
@@ -288,7 +289,7 @@ def test_after_step_composes_transfer_then_prior_step():
     proposed = {n: p.detach().clone() for n, p in model.named_parameters()}
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
     progress = 0.3
-    method.after_step(model, progress)
+    method.after_step(model, StepInfo(step=3, total_steps=10, lr=0.1))  # progress 0.3, train.lr
     k = kappa(progress)
     c = (1 - k) * 3.0
     strength = 0.1 * k * 2.0
@@ -320,15 +321,15 @@ def test_coupled_penalty_matches_targets_and_grows_with_distance():
     model = _Branches(reference)
     method = SRFTMethod(_srft_config(coupled="true"))
     method.before_training(model, _toy_batches(), reference=reference, loss_fn=_toy_loss)
-    assert float(method.extra_losses(model, {}, {}, 0.0)["srft_prior"].detach()) == 0.0  # at W_0
+    assert float(method.extra_losses(model, {}, {}, StepInfo(0, 10, 0.1))["srft_prior"].detach()) == 0.0  # at W_0
     with torch.no_grad():
         model.rgb.fc.weight.add_(0.5)
-    small = method.extra_losses(model, {}, {}, 0.0)["srft_prior"].detach()
+    small = method.extra_losses(model, {}, {}, StepInfo(0, 10, 0.1))["srft_prior"].detach()
     with torch.no_grad():
         model.rgb.fc.weight.add_(0.5)
-    large = method.extra_losses(model, {}, {}, 0.0)["srft_prior"].detach()
+    large = method.extra_losses(model, {}, {}, StepInfo(0, 10, 0.1))["srft_prior"].detach()
     assert float(large) == pytest.approx(4.0 * float(small), rel=1e-4)  # quadratic in dW
-    assert float(method.extra_losses(model, {}, {}, 1.0)["srft_prior"].detach()) == pytest.approx(0.0)  # kappa(1) = 0
+    assert float(method.extra_losses(model, {}, {}, StepInfo(10, 10, 0.1))["srft_prior"].detach()) == pytest.approx(0.0)  # kappa(1) = 0
 
 
 def test_lora_update_gets_the_prior_by_least_squares():
@@ -357,7 +358,7 @@ def test_lora_update_gets_the_prior_by_least_squares():
     assert torch.all(delta[:, 3] == 0)  # LoRA adds no bias
     before_up = up.detach().clone()
     _toy_loss(model, _toy_batches(1)[0]).backward()
-    method.after_step(model, 0.0)
+    method.after_step(model, StepInfo(step=0, total_steps=10, lr=0.1))
     shrunk = target.prior.shrink(delta, 0.1 * 1.0 * 1.0)[:, :3]
     a = down.detach()
     expected_up = shrunk @ a.T @ torch.linalg.inv(a @ a.T) / scaling  # min ||B A s - dW'|| over B
@@ -445,7 +446,7 @@ def test_shipped_srft_configs_load_and_build():
     from tracktune.config import load_config
     from tracktune.model import build_model
 
-    root = Path(__file__).resolve().parents[2] / "configs"
+    root = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
     tiny, big, rgbt = (load_config(root / f"{n}.yaml") for n in ("tiny_srft", "srft_b256_rgbt", "tiny_rgbt"))
     for config in (tiny, big):
         assert config.methods == ["full", "srft"] and config.model.fusion == "dual_branch"

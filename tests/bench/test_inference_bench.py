@@ -8,7 +8,7 @@ import pytest
 
 from tracktune.cli import main as cli_main
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
 
 KEYS = {"fps_fp32", "fps_bf16", "merged_over_base", "model_gflops_per_step", "gemm_bf16_gflops", "model_bf16_gflops"}
 

@@ -7,7 +7,7 @@ import pytest
 
 from tracktune.cli import main as cli_main
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
 
 
 def vit_block_params(c: int, hidden: int, layer_scale: bool = True) -> int:

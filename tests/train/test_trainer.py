@@ -11,7 +11,8 @@ import torch
 from train_fixtures import memory_sources, tiny_config
 from tracktune.errors import CheckpointError, ConfigError
 from tracktune.runs import list_checkpoints, load_tracker_model, read_manifest
-from tracktune.train.trainer import StepPlan, Trainer, WarmupCosine, parameter_groups, train
+from tracktune.train.optim import StepPlan, WarmupCosine, parameter_groups
+from tracktune.train.trainer import Trainer, train
 
 
 @pytest.fixture(autouse=True)
@@ -123,8 +124,10 @@ def test_frozen_linears_in_bf16_give_the_autocast_results():
     autocast output (the matmuls saw those bf16 values anyway)."""
     import copy
 
+    from tracktune.adapt import METHODS, reads_frozen_weights
+    from tracktune.adapt.lora import keep_inputs_in_amp_dtype
     from tracktune.runs import build_training_model
-    from tracktune.train.trainer import cast_frozen_linears, keep_lora_inputs_in_amp_dtype
+    from tracktune.train.optim import cast_frozen_linears
 
     config = tiny_config(amp="bf16")
     config.methods = ["lora"]
@@ -134,8 +137,9 @@ def test_frozen_linears_in_bf16_give_the_autocast_results():
     cast = copy.deepcopy(model)
     assert cast_frozen_linears(cast, torch.bfloat16) == 2 * 6  # q, k, v, proj, fc1, fc2 per block
     assert all(p.dtype == torch.float32 for p in cast.parameters() if p.requires_grad)
-    assert cast_frozen_linears(copy.deepcopy(model), torch.bfloat16, ["lora", "srft"]) == 0
-    assert keep_lora_inputs_in_amp_dtype(cast) == 2 * 6
+    # SRFT reads the frozen values: the trainer skips the cast when it is listed
+    assert reads_frozen_weights([METHODS["srft"]]) and not reads_frozen_weights([METHODS["lora"]])
+    assert keep_inputs_in_amp_dtype(cast) == 2 * 6
     generator = torch.Generator().manual_seed(1)
     z = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8, generator=generator)
     x = torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8, generator=generator)
@@ -144,20 +148,6 @@ def test_frozen_linears_in_bf16_give_the_autocast_results():
         got = cast(z, x, z, x)
     assert torch.equal(got["score_logits"], expected["score_logits"])
     assert torch.equal(got["boxes"], expected["boxes"])
-
-
-@pytest.fixture
-def rgb_weights(tmp_path):
-    """A tiny RGB tracker's weights (the 'pretrained' file methods that need one start from)."""
-    import dataclasses
-
-    from tracktune.model import build_model
-    from tracktune.model.pretrained import save_model_weights
-
-    config = tiny_config()
-    rgb = dataclasses.replace(config, model=dataclasses.replace(config.model, fusion="rgb"))
-    torch.manual_seed(0)
-    return save_model_weights(build_model(rgb), tmp_path / "rgb.safetensors")
 
 
 def pretrained_config(path, methods):

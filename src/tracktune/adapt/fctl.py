@@ -6,8 +6,8 @@ RGB tracker) reads the ideal (clean) RGB crops; the student (the tracker being a
 the non-ideal input (degraded RGB, plus the auxiliary modality when multi-modal); the
 student's intermediate search-token grids are pulled toward the teacher's with the
 Extended-Area Novel Structural Discrepancy Loss (EANSDL):
-`L = L_track + lambda * EANSDL(F_teacher, F_student)`. docs/methods.md#fctl states the exact
-definition `eansdl` computes (tests compare it against a brute-force loop).
+`L = L_track + lambda * EANSDL(F_teacher, F_student)`; `eansdl`'s docstring and the
+functions it calls state the exact definition (tests compare it against a brute-force loop).
 
 Our resolutions of what the paper leaves open, and departures (no code was released):
 - The local weight w = exp(-dS) is detached by default: the literal exp(-dS) * dS has a
@@ -37,17 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tracktune.adapt import Method
+from tracktune.adapt.base import Method, StepInfo
 from tracktune.errors import ConfigError
 
 SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 GRADIENT_EPS = 1e-6
 WEIGHTINGS = ("detached", "raw")
 REFERENCE_DEPTH = 12  # the ViT depth the default blocks (3, 6, 9, 12) refer to
-
-# the fine-tuning methods FCTL can add its loss to (it trains nothing itself)
-TRAINING_METHODS = ("lora", "patrack", "full")
-
 
 # --------------------------------------------------------------------------------------
 # EANSDL
@@ -129,7 +125,7 @@ def eansdl(
     beta: float = 1.0,
     weight: str = "detached",
 ) -> torch.Tensor:
-    """Extended-Area Novel Structural Discrepancy Loss (docs/methods.md#fctl).
+    """Extended-Area Novel Structural Discrepancy Loss.
 
     `student`, `teacher`: per-level feature grids (B, C, H, W), level 0 the finest; the
     teacher's are detached. `progress` = epoch / total epochs (0..1) drives the decay
@@ -176,14 +172,9 @@ def scaled_blocks(blocks: SequenceOf[int], depth: int, blocks_depth: Optional[in
 
 
 def check_fctl_config(config) -> None:
-    """Config-time checks: FCTL needs a fine-tuning method and a teacher source."""
+    """Config-time checks of the `fctl` settings (which methods it needs: `FCTLMethod`'s
+    declarations, checked by `tracktune.adapt.build_methods`)."""
     settings = config.fctl
-    methods = list(config.methods)
-    if not any(m in methods for m in TRAINING_METHODS):
-        raise ConfigError("methods: fctl adds a loss to a fine-tuning method and trains nothing itself; list it "
-                          f"with one of {', '.join(TRAINING_METHODS)}, e.g. methods: [lora, fctl]")
-    if "frozen" in methods:
-        raise ConfigError("methods: fctl cannot correct a frozen model; drop 'frozen'")
     if settings.lambda_eansdl < 0:
         raise ConfigError(f"fctl.lambda_eansdl must be >= 0, got {settings.lambda_eansdl}")
     if settings.r0 < 0:
@@ -223,6 +214,10 @@ class FCTLMethod(Method):
     """
 
     name = "fctl"
+    # it adds a loss to a fine-tuning method and trains nothing itself; a frozen model has
+    # nothing to correct
+    requires_one_of = ("lora", "patrack", "full")
+    excludes = ("frozen",)
 
     def __init__(self, config, teacher: Optional[nn.Module] = None) -> None:
         super().__init__(config)
@@ -265,7 +260,7 @@ class FCTLMethod(Method):
                           return_blocks=tuple(self.block_indices))
         return [outputs["blocks"][i] for i in self.block_indices]
 
-    def extra_losses(self, model: nn.Module, batch: dict, outputs: dict, progress: float) -> dict[str, torch.Tensor]:
+    def extra_losses(self, model: nn.Module, batch: dict, outputs: dict, step: StepInfo) -> dict[str, torch.Tensor]:
         if not self.block_indices:
             raise ConfigError("fctl: prepare() was not called before extra_losses")
         blocks = outputs.get("blocks", {})
@@ -276,7 +271,7 @@ class FCTLMethod(Method):
         student = [blocks[i].float() for i in self.block_indices]
         teacher = [f.float() for f in self.teacher_blocks(batch, student[0].device)]
         s = self.settings
-        loss = eansdl(student, teacher, min(max(progress, 0.0), 1.0), r0=s.r0, alpha=s.alpha, beta=s.beta,
+        loss = eansdl(student, teacher, min(max(step.progress, 0.0), 1.0), r0=s.r0, alpha=s.alpha, beta=s.beta,
                       weight=s.weighting)
         return {"eansdl": s.lambda_eansdl * loss}
 

@@ -1,4 +1,4 @@
-"""LoRA on the frozen Linear layers of the ViT blocks, as LoRAT (docs/methods.md#lora).
+"""LoRA on the frozen Linear layers of the ViT blocks, as LoRAT.
 
 Source: LoRAT (Lin et al., "Tracking Meets LoRA: Faster Training, Larger Model, Stronger
 Performance", ECCV 2024; code LitingLin/LoRAT, `modules/lora/`), on LoRA (Hu et al., 2021).
@@ -22,7 +22,8 @@ peft; this module says which layers, how they start and what trains.
   token_concat's `modality_embed`), the head, and, with `early_add` fusion, the auxiliary
   patch embedding (a new input layer that the frozen blocks cannot adapt to otherwise).
   Frozen: the patch embedding, position embeddings, the blocks' own weights, the final
-  norm. Parameters other methods attach (group "adapters") keep whatever they set.
+  norm. Parameters other methods attach keep whatever they set. The LoRA weights form the
+  parameter group "lora" (`LoraMethod.parameter_group`).
 - Inference: `merge_lora` folds W + scaling * B A into each base Linear and removes the LoRA
   modules, so the exported model has exactly the base model's structure and cost.
 
@@ -37,7 +38,7 @@ import re
 import torch
 from torch import nn
 
-from tracktune.adapt import Method
+from tracktune.adapt.base import Method
 from tracktune.errors import ConfigError
 
 # config target name -> module path inside a block
@@ -50,8 +51,10 @@ TARGET_MODULES: dict[str, str] = {
     "fc2": r"mlp\.(?:fc2|w3)",
 }
 
-# parameter groups (TrackerModel.parameter_groups) LoRA trains; "adapters" are left as they are
-TRAINABLE_GROUPS = ("lora", "type_embed", "head", "aux_patch_embed")
+GROUP = "lora"  # the parameter group of the LoRA weights
+# the base model's parameter groups (TrackerModel.parameter_groups) LoRA trains / freezes; other
+# groups (what other methods attach) are left as they are
+TRAINABLE_GROUPS = ("type_embed", "head", "aux_patch_embed")
 FROZEN_GROUPS = ("patch_embed", "position", "blocks", "norm")
 
 
@@ -66,10 +69,35 @@ def target_pattern(targets: list[str]) -> str:
     return r"(?:.*\.)?\w*blocks\.\d+\.(?:" + "|".join(TARGET_MODULES[t] for t in targets) + r")"
 
 
+def is_lora_parameter(name: str) -> bool:
+    """A LoRA weight (A or B of a peft LoRA layer), by its parameter name."""
+    return ".lora_" in name
+
+
 def is_lora_layer(module: nn.Module) -> bool:
     from peft.tuners.lora import LoraLayer
 
     return isinstance(module, LoraLayer)
+
+
+def lora_parts(layer: nn.Module) -> tuple[nn.Linear, nn.Linear, float]:
+    """(A, B, scaling) of a peft LoRA layer's first active adapter."""
+    adapter = layer.active_adapters[0]
+    return layer.lora_A[adapter], layer.lora_B[adapter], float(layer.scaling[adapter])
+
+
+def base_linear(layer: nn.Module) -> nn.Linear:
+    """The frozen Linear a peft LoRA layer wraps."""
+    return layer.get_base_layer()
+
+
+def lora_and_plain_linears(model: nn.Module) -> tuple[dict[str, nn.Module], dict[str, nn.Linear]]:
+    """(peft LoRA layers, plain nn.Linear layers outside them) of `model`, by name."""
+    wrapped = {n: m for n, m in model.named_modules() if is_lora_layer(m)}
+    inside = {f"{n}.base_layer" for n in wrapped}  # peft's name of the wrapped Linear
+    plain = {n: m for n, m in model.named_modules()
+             if type(m) is nn.Linear and n not in inside and not any(n.startswith(w + ".lora_") for w in wrapped)}
+    return wrapped, plain
 
 
 def apply_lora(model: nn.Module, lora_config) -> nn.Module:
@@ -80,6 +108,9 @@ def apply_lora(model: nn.Module, lora_config) -> nn.Module:
     init = {"lorat": True, "zero_b": True, "pissa": "pissa"}.get(lora_config.init)
     if init is None:
         raise ConfigError(f"lora.init: unknown {lora_config.init!r} (lorat, zero_b or pissa)")
+    if init == "pissa" and next(model.parameters()).device.type == "meta":
+        init = True  # PiSSA's SVD needs real weights; on the meta device (model-info counts) zero_b
+        # creates the same parameters
     pattern = target_pattern(list(lora_config.targets))
     if not any(re.fullmatch(pattern, name) and isinstance(m, nn.Linear) for name, m in model.named_modules()):
         raise ConfigError(f"lora: no Linear layer of the model matches targets {list(lora_config.targets)}")
@@ -101,7 +132,7 @@ def set_lora_trainable(model: nn.Module) -> None:
     """LoRA weights, token-type embeddings, head and auxiliary patch embedding train; the base is frozen."""
     for name, parameter in model.named_parameters():
         group = model.parameter_group(name)
-        if group in TRAINABLE_GROUPS:
+        if is_lora_parameter(name) or group in TRAINABLE_GROUPS:
             parameter.requires_grad_(True)
         elif group in FROZEN_GROUPS:
             parameter.requires_grad_(False)
@@ -123,10 +154,32 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
+def keep_inputs_in_amp_dtype(model: nn.Module) -> int:
+    """Stop peft's LoRA layers casting their input to the LoRA weights' dtype (fp32) before
+    `lora_A`: under autocast the matmul casts it straight back to bf16 / fp16, so the two copies
+    per layer (and the one saved for backward) are waste; the values are the same. Sets peft's
+    `cast_input_dtype_enabled` switch of each LoRA layer; returns how many were switched."""
+    switched = 0
+    for module in model.modules():
+        if is_lora_layer(module):
+            module.cast_input_dtype_enabled = False
+            switched += 1
+    return switched
+
+
 class LoraMethod(Method):
     """`methods: [lora]` (see the module docstring)."""
 
     name = "lora"
+    trains = True
+    parameter_groups = (GROUP,)
+
+    @classmethod
+    def parameter_group(cls, name: str):
+        return GROUP if is_lora_parameter(name) else None
+
+    def prepare_precision(self, model: nn.Module) -> None:
+        keep_inputs_in_amp_dtype(model)
 
     def prepare(self, model: nn.Module) -> nn.Module:
         model = apply_lora(model, self.config.lora)

@@ -1,4 +1,4 @@
-"""PATrack progressive adapters on the dual-stream fusion (docs/methods.md#patrack).
+"""PATrack progressive adapters on the dual-stream fusion.
 
 Source: "Learning Progressive Adaptation for Multi-Modal Tracking" (PATrack); code
 ouha1998/Learning-Progressive-Adaptation-for-Multi-Modal-Tracking, a fork of BAT
@@ -31,7 +31,8 @@ A frozen RGB tracker runs RGB and X as two token streams through its shared bloc
 What trains (PEFT mode): the adapters only; patch embedding, position and token-type
 embeddings, blocks, final norm and head are frozen (`train_head: true` trains the head too).
 A frozen head's BatchNorms (OSTrack design) stay in eval mode, as the released config's
-FIX_BN. Parameters of other methods (LoRA, group "lora") are left as they are.
+FIX_BN. Parameters other methods attach are left as they are. The adapters' parameters form
+the groups "adapters.mda", "adapters.mea" and "adapters.ta" (`PATrackMethod.parameter_group`).
 
 Init `zero` (default): Linear weights truncated normal (std 0.02), biases 0, convs PyTorch's
 default, and each adapter's output projection (MDA `up`, MEA `up`, TA `up`) zero, so the
@@ -52,7 +53,7 @@ Departures from the released code:
   backbone's init and keeps PyTorch's default Linear init; `released` here uses trunc-normal
   for it too.
 - The released config names a prompt type that trains the whole network; we train the
-  adapters only (docs/methods.md#patrack).
+  adapters only (the paper's parameter-efficient setting).
 - The released blocks each build both adapter kinds (plus two unused GEFM gates) and use one
   kind per layer, and the model holds an unused LayerNorm beside the TA: 13,148,880 adapter
   parameters for ViT-B, 3,732,120 of them used. We build only the used ones: 3,732,120
@@ -75,12 +76,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tracktune.adapt import Method
+from tracktune.adapt.base import Method
 from tracktune.errors import ConfigError
 from tracktune.model.fusion import StreamBlock, TokenLayout
 from tracktune.model.vit import init_vit_weights
 
-ADAPTER_KINDS = ("mda", "mea", "ta")
 TA_ATTRIBUTE = "patrack_task_adapter"
 # parameter groups (TrackerModel.parameter_groups) PEFT mode freezes; "head" trains with train_head
 FROZEN_GROUPS = ("patch_embed", "aux_patch_embed", "position", "type_embed", "blocks", "norm", "head")
@@ -266,7 +266,7 @@ class PATrackStreamBlock(StreamBlock):
         new_aux = aux + residual(aux)
         if mda is not None:  # each stream gets the MDA of the other stream's normalised tokens
             terms = mda(torch.cat([norm(aux), norm(rgb)], dim=0), layout)
-            to_rgb, to_aux = terms.chunk(2, dim=0)
+            to_rgb, to_aux = terms[:rgb.shape[0]], terms[rgb.shape[0]:]  # not chunk(2): it fixes an ONNX batch
             new_rgb = new_rgb + block.drop_path(to_rgb)
             new_aux = new_aux + block.drop_path(to_aux)
         if mea is not None:
@@ -392,13 +392,18 @@ class PATrackMethod(Method):
     """`methods: [patrack]` (see the module docstring)."""
 
     name = "patrack"
+    trains = True
+    fusions = ("dual_stream",)
+    parameter_groups = ("adapters.mda", "adapters.mea", "adapters.ta")
+
+    @classmethod
+    def parameter_group(cls, name: str) -> Optional[str]:
+        """"adapters.<kind>" (mda, mea, ta) for an adapter parameter."""
+        kind = adapter_kind(name)
+        return f"adapters.{kind}" if kind else None
 
     def prepare(self, model: nn.Module) -> nn.Module:
         config = self.config.patrack
         model = attach_patrack(model, config)
         set_patrack_trainable(model, config.train_head)
         return model
-
-    def parameter_kind(self, name: str) -> Optional[str]:
-        """The adapter kind ("mda", "mea", "ta") of a parameter, for `model-info`."""
-        return adapter_kind(name)

@@ -58,12 +58,12 @@ def build_variants(config):
     """(merged fp32 model, base fp32 model), both eval, same base weights."""
     import torch
 
-    from tracktune.model.info import apply_methods
+    from tracktune.adapt import build_adapted_model
     from tracktune.model.tracker_model import TrackerModel
 
     torch.manual_seed(0)
     base = TrackerModel.from_config(config.model).eval()
-    merged, methods = apply_methods(copy.deepcopy(base), config)
+    merged, methods = build_adapted_model(config, copy.deepcopy(base))
     for method in methods:
         merged = method.export(merged)
     return merged.eval(), base
@@ -79,7 +79,7 @@ def run_benchmark(config, rounds: int = 15, warmup: int = 3, compile_model: bool
     import torch
 
     from tracktune.model.inference import prepare_for_inference
-    from tracktune.model.info import inference_flops, step_inputs
+    from tracktune.model_stats import inference_flops, step_inputs
 
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=None))
     merged, base = build_variants(config)

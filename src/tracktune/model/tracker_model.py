@@ -37,8 +37,9 @@ from tracktune.model.vit import PatchEmbed, ViTSpec, build_blocks, init_vit_weig
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# parameter groups (`TrackerModel.parameter_groups`); "adapters" takes whatever else is attached
-GROUPS = ("patch_embed", "aux_patch_embed", "position", "type_embed", "blocks", "norm", "head", "lora", "adapters")
+# parameter groups of the base model (`TrackerModel.parameter_groups`); what an adaptation
+# method attaches goes to the groups it registers (`add_parameter_groups`), else "adapters"
+GROUPS = ("patch_embed", "aux_patch_embed", "position", "type_embed", "blocks", "norm", "head", "adapters")
 
 CENTER_HEAD_CHANNELS = 256  # OSTrack's MODEL.HEAD.NUM_CHANNELS
 
@@ -172,10 +173,19 @@ class TrackerModel(nn.Module):
 
     # ---- introspection -------------------------------------------------------------------
 
+    def add_parameter_groups(self, groups: tuple[str, ...], group_of: Callable[[str], Optional[str]]) -> None:
+        """Let an attached component name the groups of its parameters: `group_of(name)` is one
+        of `groups` for the parameters it claims, None for the others. Claims are asked in the
+        order they were added, before the base model's own groups."""
+        claims = self.__dict__.setdefault("_group_claims", [])
+        claims.append((tuple(groups), group_of))
+
     def parameter_group(self, name: str) -> str:
-        """The group a parameter name belongs to (see `GROUPS`)."""
-        if ".lora_" in name:
-            return "lora"
+        """The group a parameter name belongs to (a claimed group, else one of `GROUPS`)."""
+        for _, group_of in self.__dict__.get("_group_claims", []):
+            group = group_of(name)
+            if group is not None:
+                return group
         first, _, rest = name.partition(".")
         if first == "fusion_module":
             return self.fusion_module.parameter_group(rest) or "adapters"
@@ -185,8 +195,11 @@ class TrackerModel(nn.Module):
         return named.get(first, "adapters")
 
     def parameter_groups(self) -> dict[str, list[str]]:
-        """Parameter names by group; every group of `GROUPS` is present (possibly empty)."""
-        groups: dict[str, list[str]] = {group: [] for group in GROUPS}
+        """Parameter names by group; every group of `GROUPS` and every claimed group is present
+        (possibly empty), claimed groups just before the catch-all "adapters"."""
+        claimed = [g for groups, _ in self.__dict__.get("_group_claims", []) for g in groups]
+        order = [g for g in GROUPS if g != "adapters"] + [g for g in dict.fromkeys(claimed) if g not in GROUPS]
+        groups: dict[str, list[str]] = {group: [] for group in order + ["adapters"]}
         for name, _ in self.named_parameters():
             groups[self.parameter_group(name)].append(name)
         return groups

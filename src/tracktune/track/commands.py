@@ -5,7 +5,9 @@ in the benchmark's official layout (`tracktune.eval.results.write_results`), rea
 `tracktune evaluate`. The model comes from the checkpoint (its recorded config); the
 tracking settings from CONFIG's `track` section when given, else the checkpoint's, then
 `--set track.k=v`. `--rgb-only` feeds the RGB frame in place of the auxiliary one (issue 8:
-how much a tuned tracker still tracks on RGB alone).
+how much a tuned tracker still tracks on RGB alone). `--backend onnxruntime` tracks with a
+`tracktune export onnx` file given as `--checkpoint` (its config from the file's metadata),
+through the same crops and decoding (`tracktune.export.onnx.OnnxRuntimeModel`).
 
 Nothing is lost to an interruption: each sequence's result files are written (atomically)
 as soon as it is tracked, and `OUT/.tracktune-run.json` records the settings (checkpoint,
@@ -56,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="track every sequence again, over the results already in --out (default: keep the "
                              "sequences a run with the same settings completed, track the rest)")
     add_progress_arguments(parser)
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
 
 
 def track_config_for(checkpoint_config, config_path, overrides):
@@ -76,7 +80,7 @@ def _result_settings(args, checkpoint: Path, track_config, layout: str) -> dict:
 
     return {"checkpoint": str(checkpoint.resolve()), "dataset": args.dataset, "split": args.split,
             "root": str(Path(args.root).resolve()) if args.root else None, "rgb_only": bool(args.rgb_only),
-            "layout": layout, "track": to_dict(track_config)}
+            "layout": layout, "backend": args.backend, "track": to_dict(track_config)}
 
 
 def _differences(recorded: dict, now: dict) -> list[str]:
@@ -134,7 +138,8 @@ def main(args: argparse.Namespace) -> int:
 
     from tracktune.config import require_sections
     from tracktune.eval.results import write_results
-    from tracktune.runs import load_tracker_model, resolve_checkpoint
+    from tracktune.export.onnx import load_tracking_model
+    from tracktune.runs import resolve_checkpoint
     from tracktune.track.runner import BatchedRunner
 
     out = Path(args.out)
@@ -147,8 +152,10 @@ def main(args: argparse.Namespace) -> int:
     if args.split is None:
         args.split = benchmark.default_split
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    checkpoint = resolve_checkpoint(args.checkpoint)
-    model = load_tracker_model(checkpoint, device=device)
+    device = "cpu" if args.backend == "onnxruntime" else device  # onnxruntime's CPU provider
+    # the checkpoint that verifies (a run's newest good one), so the results record names it
+    checkpoint = resolve_checkpoint(args.checkpoint) if args.backend == "pytorch" else Path(args.checkpoint)
+    model = load_tracking_model(checkpoint, args.backend, device=device)
     track_config = track_config_for(model.config, args.config, args.overrides)
     sequences = load(args.dataset, args.root, args.split, modality=model.config.data.modality)
     if args.sequences:
@@ -198,7 +205,7 @@ def main(args: argparse.Namespace) -> int:
                    "sequences": len(sequences), "tracked_now": len(results), "frames": frames,
                    "seconds": round(seconds, 3),
                    "frames_per_s": round(frames / seconds, 2) if seconds > 0 else None, "rgb_only": args.rgb_only,
-                   "batch": args.batch, "device": device, "layout": layout}
+                   "batch": args.batch, "device": device, "backend": args.backend, "layout": layout}
         atomic_write_text(out / "run.json", json.dumps(summary, indent=2) + "\n")
     print(f"{len(results)} sequences, {frames} frames in {seconds:.1f} s ({summary['frames_per_s']} frames/s) "
           f"-> {out} ({layout} layout)")

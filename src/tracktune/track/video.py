@@ -4,7 +4,7 @@
 Input is a video file or a folder of frames (sorted by name). Writes the video with the box
 and score drawn (mp4v) and, with `--boxes`, one `x,y,w,h` line per frame (frame 1 = the
 given box). Without `--box` the box is drawn by hand (`cv2.selectROI`) where a display
-exists.
+exists. `--backend onnxruntime` tracks with a `tracktune export onnx` file as `--checkpoint`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boxes", metavar="OUT.txt", help="also write one x,y,w,h line per frame")
     parser.add_argument("--fps", type=positive_float, default=None, help="output frame rate (default: the input's, or 30)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
     add_progress_arguments(parser)
 
 
@@ -133,13 +135,14 @@ def main(args: argparse.Namespace) -> int:
     # the command boundary: torch and the model load here, so `tracktune --help` stays fast
     import torch
 
-    from tracktune.runs import load_tracker_model
+    from tracktune.export.onnx import load_tracking_model
     from tracktune.track.tracker import Tracker
 
     check_output_paths(args)
     given_box = parse_box(args.box) if args.box else None
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_tracker_model(args.checkpoint, device=device)
+    device = "cpu" if args.backend == "onnxruntime" else device  # onnxruntime's CPU provider
+    model = load_tracking_model(args.checkpoint, args.backend, device=device)
     tracker = Tracker(model, model.config.track)
     needs_aux = tracker.core.needs_aux
     if needs_aux and args.aux is None and not args.rgb_only:

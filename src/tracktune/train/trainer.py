@@ -1,31 +1,29 @@
-"""The training loop: optimiser, schedule, precision, accumulation, DDP, checkpoints, logging.
+"""The training loop: accumulation, autocast, DDP, method hooks, checkpoints, logging.
 
-One code path for one process and for N processes under `torchrun` (gloo on CPU, nccl on
-CUDA): each rank reads its shard of every global batch (`data.pairs.ShardSampler`), the loss
-terms are normalised by the positive count summed over ranks, and DDP averages gradients, so
-N processes reproduce one process with the same global batch (up to float summation order).
+One code path for one process and for N processes under `torchrun` (`train/distributed.py`):
+each rank reads its shard of every global batch (`data.pairs.ShardSampler`), the loss terms
+are normalised by the positive count summed over ranks, and DDP averages gradients, so N
+processes reproduce one process with the same global batch (up to float summation order).
+The optimiser, schedule and step plan are `train/optim.py`'s.
 
-- `train.batch_size` is the global batch of one optimiser step: split over the ranks and the
-  `grad_accum` micro-batches (it must divide evenly).
-- AdamW with parameter groups: no weight decay on 1-D parameters (biases, norms, layer scale)
-  and embeddings (position, token type); optional layer-wise lr decay
-  (`layer_decay ** (depth + 1 - layer)`, embeddings layer 0, block i layer i + 1, the rest
-  depth + 1); `head_lr_scale` on the head.
-- Linear warm-up (`warmup_fraction` of the steps) then cosine to 0, stepped per iteration.
-- Gradient clipping by global norm; bf16 autocast (CPU and CUDA) or fp16 + GradScaler (CUDA).
-- Adaptation methods (`config.methods`) through their hooks, in order: `prepare`,
-  `before_training` (an iterable of training batches), `return_blocks` (union passed to the
-  forward), `extra_losses(model, batch, outputs, progress)`, `after_step(model, progress)`
-  (after the optimiser step, before the gradients are cleared).
+- Gradient clipping by global norm; bf16 autocast (CPU and CUDA) or fp16 + GradScaler (CUDA)
+  (`tracktune.precision`).
+- Adaptation methods (`config.methods`, built and checked by `tracktune.adapt.build_methods`)
+  through their hooks, in order: `prepare` (when the model is built), `prepare_precision`
+  (with train.amp), `load_state_dict` (on resume), `before_training` (an iterable of training
+  batches; rank 0 first under DDP when a method declares `before_training_rank0_first`),
+  `return_blocks` (union passed to the forward), then per step `extra_losses(model, batch,
+  outputs, StepInfo)` for each micro-batch and `after_step(model, StepInfo)` after the
+  optimiser step, before the gradients are cleared; `state_dict` at each checkpoint. The
+  trainer reads the methods' declarations, never their names.
 - Checkpoints (`tracktune/runs.py`) every `checkpoint_every` steps and at the end, the last
   `keep_last` kept; `resume` continues from the latest: weights, optimiser, scheduler, scaler,
-  RNG states, each method's `state_dict()` (SRFT's transfer EMA and prior mapping) and the data position (pairs are seeded by (seed, epoch, index)), so a resumed
-  run ends bitwise equal to an uninterrupted one on CPU in deterministic mode.
+  RNG states, each method's `state_dict()` (SRFT's transfer EMA and prior mapping; its
+  previous weights are the loaded ones) and the data position (pairs are seeded by (seed,
+  epoch, index)), so a resumed run ends bitwise equal to an uninterrupted one on CPU in
+  deterministic mode.
 - `metrics.jsonl`: one JSON object per logged step; a tqdm bar (steps, rate, ETA) on rank 0;
   TensorBoard under `RUN/tensorboard` when `train.tensorboard` and the package is installed.
-
-Method state that lives outside the model and optimiser (SRFT's transfer EMA and previous
-weights) is not checkpointed: a resumed SRFT run restarts those from the loaded weights.
 """
 
 from __future__ import annotations
@@ -35,262 +33,34 @@ import json
 import logging
 import math
 import os
-import random
-import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence as SequenceOf
+from typing import Callable, Iterator, Optional
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from tracktune.config import ExperimentConfig, save_config, to_dict
+import tracktune
+from tracktune import runs as ckpt
+from tracktune.adapt import StepInfo, before_training_rank0_first, reads_frozen_weights
+from tracktune.config import ExperimentConfig, load_config, save_config, to_dict
+from tracktune.data.pairs import PairDataset, pair_loader, sources_from_config
 from tracktune.errors import ConfigError, DataError, TracktuneError, at_line
 from tracktune.files import atomic_write_text
 from tracktune.locks import DirectoryLock
+from tracktune.model.losses import POSITIVE_COUNTS, loss_for, model_inputs
+from tracktune.precision import AMP_DTYPES, autocast_context
 from tracktune.progress import progress_bar
-from tracktune import runs as ckpt
-from tracktune.train.losses import POSITIVE_COUNTS, loss_for, model_inputs
+from tracktune.train.distributed import (all_reduce_sum, configure_determinism, cpu_state, rng_state,
+                                         seed_everything, set_rng_state, setup_distributed)
+from tracktune.train.optim import StepPlan, build_optimizer, build_scheduler, cast_frozen_linears
 
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
-EMBEDDING_GROUPS = ("position", "type_embed")
-INPUT_GROUPS = ("patch_embed", "aux_patch_embed", "position", "type_embed")
-
-
-# --------------------------------------------------------------------------------------
-# Processes and devices
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Distributed:
-    """This process's place: rank, world size and device (world size 1 without torchrun)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    owns_group: bool = False  # this trainer initialised the process group (and destroys it)
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def pick_device(requested: Optional[str], local_rank: int = 0) -> torch.device:
-    if requested in (None, "", "auto"):
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device: {requested!r} asked for but CUDA is not available")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-    return device
-
-
-def setup_distributed(requested_device: Optional[str]) -> Distributed:
-    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) and join the process group."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(requested_device, local_rank)
-    owns = False
-    if world_size > 1 and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
-        owns = True
-    if dist.is_initialized():
-        rank, world_size = dist.get_rank(), dist.get_world_size()
-    return Distributed(rank, world_size, local_rank, device, owns)
-
-
-def all_reduce_sum(tensor: torch.Tensor, world: Distributed) -> torch.Tensor:
-    if world.world_size > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
-def configure_determinism(deterministic: bool, device: torch.device) -> None:
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state(device: torch.device) -> dict:
-    """The global RNG states as tensors and numbers (`torch.load(weights_only=True)` reads them)."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": _python_state_to_list(random.getstate()),
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _python_state_to_list(state) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["position"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-# --------------------------------------------------------------------------------------
-# Optimiser and schedule
-# --------------------------------------------------------------------------------------
-
-
-def _group_of(model: nn.Module, name: str) -> str:
-    group_fn = getattr(model, "parameter_group", None)
-    return group_fn(name) if group_fn is not None else "blocks"
-
-
-def layer_id(model: nn.Module, name: str, depth: int) -> int:
-    """0 for input embeddings, i + 1 for block i (its LoRA and adapters too), depth + 1 otherwise."""
-    match = re.search(r"(?:^|\.)\w*blocks\.(\d+)\.", name)
-    if match:
-        return int(match.group(1)) + 1
-    if _group_of(model, name) in INPUT_GROUPS:
-        return 0
-    return depth + 1
-
-
-def no_weight_decay(model: nn.Module, name: str, parameter: torch.Tensor) -> bool:
-    """1-D parameters (biases, norms, layer scales) and embeddings take no weight decay."""
-    leaf = name.rsplit(".", 1)[-1]
-    return parameter.ndim <= 1 or _group_of(model, name) in EMBEDDING_GROUPS or "embed" in leaf
-
-
-def parameter_groups(model: nn.Module, train_config) -> list[dict]:
-    """AdamW groups of the trainable parameters keyed by (weight decay, lr scale)."""
-    depth = int(getattr(model, "depth", 0))
-    groups: dict[tuple, dict] = {}
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        decay = 0.0 if no_weight_decay(model, name, parameter) else train_config.weight_decay
-        scale = 1.0
-        if train_config.layer_decay is not None:
-            scale *= train_config.layer_decay ** (depth + 1 - layer_id(model, name, depth))
-        if _group_of(model, name) == "head":
-            scale *= train_config.head_lr_scale
-        key = (decay, scale)
-        if key not in groups:
-            groups[key] = {"params": [], "weight_decay": decay, "lr": train_config.lr * scale, "lr_scale": scale,
-                           "param_names": []}
-        groups[key]["params"].append(parameter)
-        groups[key]["param_names"].append(name)
-    if not groups:
-        raise ConfigError(f"methods {getattr(train_config, '_methods', '')}: no parameter trains; "
-                          "list a method that trains something (full, lora, ...)")
-    return [groups[k] for k in sorted(groups)]
-
-
-def build_optimizer(model: nn.Module, train_config, device: torch.device) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, train_config)
-    fused = device.type == "cuda"
-    return torch.optim.AdamW(groups, lr=train_config.lr, betas=(0.9, 0.999), eps=1e-8, fused=fused)
-
-
-class WarmupCosine:
-    """lr factor at step s: (s + 1) / warmup during warm-up, then 0.5 (1 + cos(pi * progress)) to 0."""
-
-    def __init__(self, total_steps: int, warmup_steps: int) -> None:
-        self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        span = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float):
-    warmup = int(round(warmup_fraction * total_steps)) if warmup_fraction > 0 else 0
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(total_steps, warmup))
-
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# methods that read the frozen base weights' exact values (SRFT matches them to the RGB model)
-READS_FROZEN_WEIGHTS = ("srft",)
-
-
-def cast_frozen_linears(model: nn.Module, dtype: torch.dtype, methods: SequenceOf[str] = ()) -> int:
-    """Store the weights of frozen `nn.Linear`s (LoRA's base layers) in `dtype`; returns how many.
-
-    Under autocast these matmuls run in `dtype` anyway, so the results are the ones autocast
-    gives; the fp32 copies (and autocast's per-step casts, saved again for backward) go away.
-    Skipped with methods that read the frozen values (`READS_FROZEN_WEIGHTS`)."""
-    if any(m in READS_FROZEN_WEIGHTS for m in methods):
-        return 0
-    cast = 0
-    for module in model.modules():
-        if isinstance(module, nn.Linear) and not module.weight.requires_grad and module.weight.dtype != dtype:
-            module.weight.data = module.weight.data.to(dtype)
-            cast += 1
-    return cast
-
-
-def keep_lora_inputs_in_amp_dtype(model: nn.Module) -> int:
-    """Stop peft's LoRA layers casting their input to the LoRA weights' dtype (fp32) before
-    `lora_A`: under autocast the matmul casts it straight back to bf16 / fp16, so the two copies
-    per layer (and the one saved for backward) are waste; the values are the same. Returns how
-    many layers were switched."""
-    switched = 0
-    for module in model.modules():
-        if hasattr(module, "cast_input_dtype_enabled") and hasattr(module, "lora_A"):
-            module.cast_input_dtype_enabled = False
-            switched += 1
-    return switched
-
-
-def autocast_context(amp: str, device: torch.device):
-    if amp == "none":
-        return contextlib.nullcontext()
-    if amp == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if amp == "fp16":
-        if device.type != "cuda":
-            raise ConfigError("train.amp: fp16 needs a CUDA device (use bf16 on CPU)")
-        return torch.autocast("cuda", dtype=torch.float16)
-    raise ConfigError(f"train.amp: unknown {amp!r} (none, bf16 or fp16)")
-
-
-# --------------------------------------------------------------------------------------
-# The run
-# --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -304,35 +74,6 @@ class RunResult:
     metrics: dict  # the last logged metrics
     world_size: int = 1
     trainable_params: int = 0
-
-
-@dataclass
-class StepPlan:
-    """How the global batch splits and how many steps the run takes."""
-
-    micro_batch: int
-    steps_per_epoch: int
-    total_steps: int
-
-    @classmethod
-    def of(cls, config: ExperimentConfig, world_size: int) -> "StepPlan":
-        t = config.train
-        split = world_size * t.grad_accum
-        if t.batch_size < 1 or t.grad_accum < 1:
-            raise ConfigError(f"train.batch_size ({t.batch_size}) and train.grad_accum ({t.grad_accum}) must be >= 1")
-        if t.batch_size % split:
-            raise ConfigError(f"train.batch_size {t.batch_size} (the global batch) is not divisible by "
-                              f"{world_size} processes x train.grad_accum {t.grad_accum}")
-        steps_per_epoch = config.data.samples_per_epoch // t.batch_size
-        if steps_per_epoch < 1:
-            raise ConfigError(f"data.samples_per_epoch {config.data.samples_per_epoch} is smaller than "
-                              f"train.batch_size {t.batch_size}: no step per epoch")
-        for key in ("log_every", "checkpoint_every"):
-            if getattr(t, key) < 1:
-                raise ConfigError(f"train.{key} must be >= 1, got {getattr(t, key)}")
-        if t.epochs < 1:
-            raise ConfigError(f"train.epochs must be >= 1, got {t.epochs}")
-        return cls(t.batch_size // split, steps_per_epoch, steps_per_epoch * t.epochs)
 
 
 class Trainer:
@@ -362,8 +103,6 @@ class Trainer:
         self.build_data()
 
     def build_data(self) -> None:
-        from tracktune.data.pairs import PairDataset, sources_from_config
-
         sources = self.sources if self.sources is not None else sources_from_config(self.config.data)
         self.dataset = PairDataset.from_config(self.config, sources)
 
@@ -377,16 +116,17 @@ class Trainer:
         self.model = model.to(world.device)
         if world.world_size > 1 and world.device.type == "cuda":
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        if t.frozen_dtype == "amp" and t.amp != "none":
-            cast_frozen_linears(self.model, AMP_DTYPES[t.amp], self.config.methods)
+        if t.frozen_dtype == "amp" and t.amp != "none" and not reads_frozen_weights(self.methods):
+            cast_frozen_linears(self.model, AMP_DTYPES[t.amp])
         if t.amp != "none":
-            keep_lora_inputs_in_amp_dtype(self.model)
+            for method in self.methods:
+                method.prepare_precision(self.model)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.return_blocks = tuple(sorted({i for m in self.methods for i in m.return_blocks(self.model)}))
         self.optimizer = build_optimizer(self.model, t, world.device)
         self.scheduler = build_scheduler(self.optimizer, self.plan.total_steps, t.warmup_fraction)
         self.scaler = torch.amp.GradScaler("cuda") if t.amp == "fp16" and world.device.type == "cuda" else None
-        autocast_context(t.amp, world.device)  # validate early
+        autocast_context(world.device, t.amp)  # validate early
 
     def resume(self, checkpoint: Optional[Path] = None) -> Optional[Path]:
         """Load the latest (or the given) checkpoint of the run; returns it (None: nothing to resume)."""
@@ -417,16 +157,12 @@ class Trainer:
         """Training batches (epoch 0) for `before_training`, made on demand. Every rank reads the
         same, unsharded stream, so what a method derives from it (SRFT's prior, which its
         after_step applies to the weights outside DDP's gradient averaging) is the same on all."""
-        from tracktune.data.pairs import pair_loader
-
         self.dataset.set_epoch(0)
         yield from pair_loader(self.dataset, self.plan.micro_batch, rank=0, world_size=1)
 
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        from tracktune.data.pairs import pair_loader
-
         start_time = time.perf_counter()
         config, world, plan = self.config, self.world, self.plan
         t = config.train
@@ -434,13 +170,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, self.run_dir / "config.yaml")
             self._open_tensorboard()
-        # rank 0 first: what it caches (SRFT's prior factors) the other ranks then read
-        for turn in ((0,) if world.world_size == 1 else (0, 1)):
-            if (world.rank == 0) == (turn == 0):
-                for method in self.methods:
-                    method.before_training(self.model, self._batches_for_methods())
-            if world.world_size > 1:
-                dist.barrier()
+        self.before_training()
         pending_rng = getattr(self, "_pending_rng", None)
         if pending_rng is None:
             seed_everything(config.seed + 1000003 * world.rank + 1)  # per-rank stream (drop path, dropout)
@@ -498,8 +228,20 @@ class Trainer:
         device_ids = [self.world.device.index] if self.world.device.type == "cuda" else None
         return DistributedDataParallel(self.model, device_ids=device_ids)
 
-    def progress_at(self, step: int) -> float:
-        return step / self.plan.total_steps
+    def before_training(self) -> None:
+        """Each method's `before_training`; under DDP, rank 0 first when a method declares it
+        (what rank 0 caches, the other ranks then read)."""
+        world = self.world
+        turns = (0, 1) if world.world_size > 1 and before_training_rank0_first(self.methods) else (None,)
+        for turn in turns:
+            if turn is None or (world.rank == 0) == (turn == 0):
+                for method in self.methods:
+                    method.before_training(self.model, self._batches_for_methods())
+            if world.world_size > 1:
+                dist.barrier()
+
+    def step_info(self, step: int, lr: float) -> StepInfo:
+        return StepInfo(step=step, total_steps=self.plan.total_steps, lr=lr)
 
     def train_step(self, ddp_model: nn.Module, iterator: Iterator[dict]) -> dict[str, torch.Tensor]:
         """One optimiser step over `grad_accum` micro-batches; returns this rank's loss terms
@@ -509,7 +251,8 @@ class Trainer:
         device = world.device
         model = self.model
         model.train()
-        progress = self.progress_at(self.step)
+        lr = self.scheduler.get_last_lr()[0] / self.optimizer.param_groups[0].get("lr_scale", 1.0)  # the base lr
+        info = self.step_info(self.step, lr)
         tracking: dict[str, torch.Tensor] = {}
         extras_sum: dict[str, torch.Tensor] = {}
         for micro in range(t.grad_accum):
@@ -522,12 +265,12 @@ class Trainer:
             last = micro == t.grad_accum - 1
             sync = contextlib.nullcontext() if (last or world.world_size == 1) else ddp_model.no_sync()
             with sync:
-                with autocast_context(t.amp, device):
+                with autocast_context(device, t.amp):
                     outputs = ddp_model(**model_inputs(batch, device), return_blocks=self.return_blocks)
                 terms = self.loss_fn(outputs, batch, normaliser=count)
                 extras: dict[str, torch.Tensor] = {}
                 for method in self.methods:
-                    for name, value in method.extra_losses(model, batch, outputs, progress).items():
+                    for name, value in method.extra_losses(model, batch, outputs, info).items():
                         if name in extras or name in terms:
                             raise ConfigError(f"methods: two loss terms named {name!r}")
                         extras[name] = value.to(device).float()
@@ -549,17 +292,14 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, t.grad_clip)
         else:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, float("inf"))
-        lr = self.scheduler.get_last_lr()[0] / self.optimizer.param_groups[0].get("lr_scale", 1.0)  # the base lr
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
         self.scheduler.step()
-        after = self.progress_at(self.step + 1)
+        after = self.step_info(self.step + 1, lr)
         for method in self.methods:
-            if hasattr(method, "learning_rate"):  # SRFT's decoupled step scales with the current lr
-                method.learning_rate = lr
             method.after_step(model, after)
         self.optimizer.zero_grad(set_to_none=True)
         out = {**tracking, **{f"extra/{k}": v for k, v in extras_sum.items()}}
@@ -614,8 +354,6 @@ class Trainer:
         self.tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"))
 
     def manifest(self, epoch: int) -> dict:
-        import tracktune
-
         m = self.config.model
         return {
             "epoch": epoch,
@@ -643,7 +381,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else {},
-                "rng": [_cpu(s) for s in gathered],
+                "rng": [cpu_state(s) for s in gathered],
                 "methods": {name: saved for name, saved in ((m.name, m.state_dict()) for m in self.methods) if saved},
             }
             path = ckpt.save_checkpoint(self.run_dir, self.step, self.model, state, self.manifest(epoch),
@@ -656,11 +394,6 @@ class Trainer:
     def close(self) -> None:
         if self.world.owns_group and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def _cpu(state: dict) -> dict:
-    return {k: (v.cpu() if isinstance(v, torch.Tensor) else _cpu(v) if isinstance(v, dict) else v)
-            for k, v in state.items()}
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -739,13 +472,10 @@ def train(config: ExperimentConfig, run_dir: str | Path, progress: bool = True, 
 
 def resume_run(run_dir: str | Path, progress: bool = True, sources=None, on_step=None) -> RunResult:
     """Continue the run in `run_dir` with its saved `config.yaml`."""
-    from tracktune.config import load_config
-
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"--resume {run_dir}: no config.yaml there (not a run directory)")
     return train(load_config(path), run_dir, progress=progress, resume=True, sources=sources, on_step=on_step)
 
 
-__all__ = ["train", "resume_run", "Trainer", "RunResult", "parameter_groups", "build_optimizer", "build_scheduler",
-           "WarmupCosine", "StepPlan"]
+__all__ = ["train", "resume_run", "Trainer", "RunResult"]

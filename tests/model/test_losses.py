@@ -1,4 +1,4 @@
-"""Tracking losses against hand computations (docs/models.md#losses; train/losses.py)."""
+"""Tracking losses against hand computations (model/losses.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tracktune.train.losses import (
+from tracktune.model.losses import (
     focal_loss_sum,
     gaussian_heatmap,
     gaussian_radius,

@@ -1,4 +1,4 @@
-"""Tracking losses of the two base designs (docs/models.md#losses).
+"""Tracking losses of the two base designs (the loss each head is trained with).
 
 Sources: LoRAT (Lin et al., ECCV 2024; LitingLin/LoRAT, `trackit/criteria/methods/
 box_with_score_map`) for the IoU-aware BCE + GIoU; OSTrack (Ye et al., ECCV 2022;
