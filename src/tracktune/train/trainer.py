@@ -22,7 +22,7 @@ The optimiser, schedule and step plan are `train/optim.py`'s.
   previous weights are the loaded ones) and the data position (pairs are seeded by (seed,
   epoch, index)), so a resumed run ends bitwise equal to an uninterrupted one on CPU in
   deterministic mode.
-- `metrics.jsonl`: one JSON object per logged step; a tqdm bar (steps, rate, ETA) on rank 0;
+- `metrics.jsonl`: one JSON object per logged step; progress (`tracktune.progress`) on rank 0;
   TensorBoard under `RUN/tensorboard` when `train.tensorboard` and the package is installed.
 """
 
