@@ -82,6 +82,41 @@ def test_every_method_recipe_runs(tmp_path, monkeypatch):
 def test_step_options_are_checked(capsys, tmp_path):
     from tracktune.cli import main
 
-    assert main(["demo", "--adapt-steps", "0", "--out", str(tmp_path / "out")]) == 1
-    assert "--adapt-steps must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # argparse's range-checked type
+        main(["demo", "--adapt-steps", "0", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "argument --adapt-steps: 0 is out of range; expected an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_the_demo_never_deletes_what_it_did_not_write(tmp_path):
+    from tracktune.demo import check_demo_run, remove_dead_pretraining_runs, unreadable_weights
+    from tracktune.errors import ConfigError
+
+    run = tmp_path / "runs" / "lora"
+    check_demo_run(run, "demo_lora")  # absent: fine
+    run.mkdir(parents=True)
+    (run / "thesis.tex").write_text("mine")
+    with pytest.raises(ConfigError, match=r"holds files the demo did not write"):
+        check_demo_run(run, "demo_lora")
+    (run / "config.yaml").write_text("name: my_experiment\n")
+    with pytest.raises(ConfigError, match=r"no config\.yaml named 'demo_lora'"):
+        check_demo_run(run, "demo_lora")
+    (run / "config.yaml").write_text("name: demo_lora\n")
+    check_demo_run(run, "demo_lora")  # the demo's own previous run: train(overwrite=True) replaces its files
+    assert (run / "thesis.tex").read_text() == "mine"
+    # debris of killed pretraining runs goes, a live one's stays
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "cache" / "rgb-abc"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (folder.parent / f"rgb-abc.run-{int(dead.stdout)}").mkdir(parents=True)
+    (folder.parent / f"rgb-abc.run-{os.getpid()}").mkdir()
+    remove_dead_pretraining_runs(folder)
+    assert sorted(p.name for p in folder.parent.iterdir()) == [f"rgb-abc.run-{os.getpid()}"]
+    # a cut cached RGB tracker is found out (then pretrained again)
+    cut = tmp_path / "w.safetensors"
+    cut.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    assert unreadable_weights(cut) is not None

@@ -26,16 +26,21 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+import yaml
 
 from tracktune.cache import cache_home
+from tracktune.cli_types import int_range
 from tracktune.errors import ConfigError
 from tracktune.files import atomic_write_text
+from tracktune.locks import DirectoryLock
+from tracktune.progress import add_progress_arguments, progress_mode
 
 DEMO_FORMAT = 2  # bump when the recipe's meaning changes (part of the pretraining cache key); 2: LoRAT crop rule
 PROTOCOL = "lasher"  # the synthetic RGB-T set is written in LasHeR's layout
@@ -273,13 +278,16 @@ def pretrain_rgb(recipe: DemoRecipe, clean_train: list, progress: bool = True) -
 
     folder = cache_home("demo") / f"rgb-{recipe.pretrain_key()}"
     weights = folder / "rgb_tracker.safetensors"
+    remove_dead_pretraining_runs(folder)
     if weights.is_file():
-        return weights, 0.0, True
+        problem = unreadable_weights(weights)
+        if problem is None:
+            return weights, 0.0, True
+        print(f"note: demo cache {weights}: {problem}; pretraining again", file=sys.stderr)
+        weights.unlink()
     start = time.perf_counter()
     config = base_config(recipe, "demo_rgb_pretrain", "rgb", "rgb", recipe.pretrain_steps, recipe.pretrain_lr)
-    run_dir = folder.with_name(folder.name + f".run-{os.getpid()}")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    run_dir = folder.with_name(folder.name + f".run-{os.getpid()}")  # this process's; removed below
     train(config, run_dir, progress=progress, sources=clean_train)
     model = load_tracker_model(run_dir)
     tmp = folder / f".rgb_tracker.{os.getpid()}.safetensors"
@@ -288,6 +296,38 @@ def pretrain_rgb(recipe: DemoRecipe, clean_train: list, progress: bool = True) -
     atomic_write_text(folder / "recipe.json", json.dumps(dataclasses.asdict(recipe), indent=1, default=list) + "\n")
     shutil.rmtree(run_dir, ignore_errors=True)
     return weights, time.perf_counter() - start, False
+
+
+def unreadable_weights(path: Path) -> Optional[str]:
+    """None when `path` is a readable safetensors file, else what is wrong with it."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as handle:
+            for key in handle.keys():
+                handle.get_slice(key)
+    except Exception as exc:  # SafetensorError for a cut or garbled file
+        return f"unreadable ({exc})"
+    return None
+
+
+def remove_dead_pretraining_runs(folder: Path) -> None:
+    """Delete the `<folder>.run-PID` run directories of pretraining processes that died (a
+    killed demo's debris); those of live processes stay."""
+    for run_dir in folder.parent.glob(f"{folder.name}.run-*"):
+        pid = run_dir.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def rgb_model(recipe: DemoRecipe, weights: Path):
@@ -313,10 +353,9 @@ def adapt(recipe: DemoRecipe, method: str, weights: Path, clean_train: list, tar
     config.model.pretrained, config.model.pretrained_format = str(weights), "tracktune"
     config = METHOD_RECIPES[method](config)
     run_dir = out / "runs" / method
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    check_demo_run(run_dir, config.name)
     data = clean_train if config.data.modality == "rgb" else target_train
-    result = train(config, run_dir, progress=progress, sources=data)
+    result = train(config, run_dir, progress=progress, sources=data, overwrite=True)
     return load_tracker_model(run_dir), result
 
 
@@ -333,6 +372,22 @@ def clean_twins(sequences) -> list:
 def per_sequence(report, names) -> dict:
     """`{method: {sequence: {SR, PR, NPR}}}` of an evaluation report (what the study pools)."""
     return {name: {seq: _metrics(values) for seq, values in report.per_sequence(name).items()} for name in names}
+
+
+def check_demo_run(run_dir: Path, name: str) -> None:
+    """A demo reruns a method over its own previous run (`train(overwrite=True)` replaces only
+    the files a run writes); a folder holding another run, or a config.yaml that is not the
+    demo's, is left alone and refused."""
+    saved = run_dir / "config.yaml"
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return
+    try:
+        recorded = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("name") if saved.is_file() else None
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        recorded = None
+    if recorded != name:
+        raise ConfigError(f"{run_dir} holds files the demo did not write (no config.yaml named {name!r}); "
+                          "move them or choose another --out")
 
 
 def track(model, sequences, rgb_only: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
@@ -497,7 +552,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     attributes = {s.name: {"condition": s.attributes.get("condition", "unknown")} for s in test}
     report = evaluate(PROTOCOL, test, boxes, attributes=attributes)
     # per-sequence scores and result files in LasHeR's layout, for `tracktune compare`
-    (out / "scores.json").write_text(report.to_json(per_sequence=True) + "\n")
+    atomic_write_text(out / "scores.json", report.to_json(per_sequence=True) + "\n")
     for name, per_seq in boxes.items():
         for seq_name, seq_boxes in per_seq.items():
             write_results(out / "results" / name, seq_name, seq_boxes)
@@ -546,11 +601,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated methods, or all (known: {', '.join(METHOD_RECIPES)}; rgb is always "
                              f"included; default {','.join(DEFAULT_METHODS)})")
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    parser.add_argument("--adapt-steps", type=int, default=None, help="optimiser steps per method")
-    parser.add_argument("--pretrain-steps", type=int, default=None, help="RGB pretraining steps")
+    parser.add_argument("--adapt-steps", type=int_range(1), default=None, help="optimiser steps per method")
+    parser.add_argument("--pretrain-steps", type=int_range(1), default=None, help="RGB pretraining steps")
     parser.add_argument("--deterministic", action="store_true",
                         help="train every stage with train.deterministic (repeatable results, slower)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arguments(parser)
     parser.add_argument("--recipe", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a DemoRecipe field, e.g. --recipe frames=20 --recipe test_sequences=14 "
                              "(repeatable; a smaller demo for a slow machine)")
@@ -568,5 +623,10 @@ def main(args: argparse.Namespace) -> int:
     if args.pretrain_steps is not None:
         recipe.pretrain_steps = args.pretrain_steps
     recipe.deterministic = bool(getattr(args, "deterministic", False))
-    run_demo(recipe, parse_methods(args.methods), Path(args.out), progress=not args.no_progress)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; expected a folder")
+    methods = parse_methods(args.methods)
+    with DirectoryLock(out, "tracktune demo"):
+        run_demo(recipe, methods, out, progress=progress_mode(args))
     return 0

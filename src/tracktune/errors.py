@@ -8,7 +8,14 @@ class TracktuneError(Exception):
 
 
 class ConfigError(TracktuneError):
-    """A bad configuration: unknown key, wrong type, impossible combination."""
+    """A bad configuration: unknown key, wrong type, impossible combination.
+
+    `keys` are the dotted config keys at fault (`model.patch_size`, `data.train.0.root`), so
+    the loader can name where each came from (a YAML line or a `--set` override)."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] | list[str] | str = ()) -> None:
+        super().__init__(message)
+        self.keys = (keys,) if isinstance(keys, str) else tuple(keys)
 
 
 class DataError(TracktuneError):

@@ -21,10 +21,13 @@ the model carries, and how they are checked and applied, is `tracktune.adapt`'s 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import pickle
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,8 +37,8 @@ from torch import nn
 
 from tracktune.adapt import build_adapted_model, export_model
 from tracktune.config import ExperimentConfig, from_dict
-from tracktune.errors import CheckpointError
-from tracktune.files import temporary_dir
+from tracktune.errors import CheckpointError, ConfigError
+from tracktune.files import is_temporary, temporary_dir
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +112,8 @@ def save_checkpoint(run_dir: str | Path, step: int, model: nn.Module, state: dic
                 _write_safetensors(frozen, tmp / FROZEN_FILE, {"step": str(step)})
                 files.append(FROZEN_FILE)
         torch.save(state, tmp / STATE_FILE)
-        manifest = dict(manifest, step=step, files=files, format=FORMAT_VERSION)
+        checksums = {name: file_sha256(tmp / name) for name in files}
+        manifest = dict(manifest, step=step, files=files, format=FORMAT_VERSION, sha256=checksums)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
     if keep_last and keep_last > 0:
         for old in list_checkpoints(run_dir)[:-keep_last]:
@@ -117,21 +121,86 @@ def save_checkpoint(run_dir: str | Path, step: int, model: nn.Module, state: dic
     return final
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (recorded per file in the manifest at save time)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def read_manifest(checkpoint: str | Path) -> dict:
     path = Path(checkpoint) / MANIFEST_FILE
     if not path.is_file():
         raise CheckpointError(f"not a checkpoint directory (no {MANIFEST_FILE}): {checkpoint}")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: unreadable manifest ({exc})") from exc
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{path}: unreadable manifest (not a JSON object)")
+    return manifest
 
 
 def read_state(checkpoint: str | Path) -> dict:
     path = Path(checkpoint) / STATE_FILE
     if not path.is_file():
         raise CheckpointError(f"checkpoint without {STATE_FILE}: {checkpoint}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: unreadable (cut or corrupt: {first})") from None
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError / ValueError)
+        raise CheckpointError(f"{path}: not a readable safetensors file (cut or corrupt: {exc})") from None
+
+
+def verify_checkpoint(checkpoint: str | Path) -> dict:
+    """Check a checkpoint before anything is loaded from it: the manifest reads and lists its
+    files, each file is there with the SHA-256 recorded at save time (checkpoints saved
+    before checksums were recorded: the safetensors headers parse), and the recorded config
+    passes validation. Returns the manifest; a `CheckpointError` names the file at fault."""
+    from safetensors import safe_open
+
+    checkpoint = Path(checkpoint)
+    manifest = read_manifest(checkpoint)
+    files = manifest.get("files")
+    if not isinstance(files, list) or TRAINABLE_FILE not in files:
+        raise CheckpointError(f"{checkpoint / MANIFEST_FILE}: no file list with {TRAINABLE_FILE}")
+    checksums = manifest.get("sha256") or {}
+    for name in files:
+        path = checkpoint / name
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing (listed in {MANIFEST_FILE})")
+        if name in checksums:
+            if file_sha256(path) != checksums[name]:
+                raise CheckpointError(f"{path}: checksum differs from the one recorded at save time "
+                                      "(the file was cut or changed)")
+        elif name.endswith(".safetensors"):
+            try:
+                with safe_open(str(path), "pt") as handle:
+                    handle.keys()
+            except Exception as exc:  # SafetensorError
+                raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    config_of(checkpoint, manifest)
+    return manifest
+
+
+def latest_verified_checkpoint(run_dir: str | Path) -> tuple[Optional[Path], list[str]]:
+    """The newest checkpoint of a run that verifies (`verify_checkpoint`), and one note per
+    newer checkpoint skipped (what is wrong with it)."""
+    skipped = []
+    for checkpoint in reversed(list_checkpoints(run_dir)):
+        try:
+            verify_checkpoint(checkpoint)
+        except CheckpointError as exc:
+            skipped.append(f"skipped {checkpoint.name}: {exc}")
+            continue
+        return checkpoint, skipped
+    return None, skipped
 
 
 def load_weights(model: nn.Module, checkpoint: str | Path, strict: bool = True) -> list[str]:
@@ -145,7 +214,7 @@ def load_weights(model: nn.Module, checkpoint: str | Path, strict: bool = True) 
     for filename in (TRAINABLE_FILE, FROZEN_FILE):
         path = checkpoint / filename
         if path.is_file():
-            tensors.update(load_file(str(path)))
+            tensors.update(_read_safetensors(path))
     if not tensors:
         raise CheckpointError(f"checkpoint without {TRAINABLE_FILE}: {checkpoint}")
     targets = dict(model.named_parameters())
@@ -171,25 +240,87 @@ def load_weights(model: nn.Module, checkpoint: str | Path, strict: bool = True) 
     return loaded
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint directory from a run directory (its latest) or a checkpoint directory."""
+def resolve_checkpoint(path: str | Path, notes=None) -> Path:
+    """A verified checkpoint directory from a run directory (its newest that verifies; newer
+    ones skipped are reported on stderr, or to `notes(text)`) or a checkpoint directory (which
+    must verify)."""
     path = Path(path)
     if (path / MANIFEST_FILE).is_file():
+        verify_checkpoint(path)
         return path
     if path.is_dir():
-        latest = latest_checkpoint(path)
+        if not list_checkpoints(path):
+            raise CheckpointError(f"{path}: no complete checkpoint under {path / CHECKPOINTS}")
+        latest, skipped = latest_verified_checkpoint(path)
         if latest is not None:
+            for note in skipped:
+                (notes or _note)(f"{path}: {note}")
+            if skipped:
+                (notes or _note)(f"{path}: using {latest.name}")
             return latest
-        raise CheckpointError(f"{path}: no complete checkpoint under {path / CHECKPOINTS}")
+        raise CheckpointError(f"{path}: no checkpoint that verifies ({'; '.join(skipped)})")
     raise CheckpointError(f"checkpoint not found: {path}")
 
 
-def config_of(checkpoint: Path) -> Any:
-    """The resolved config a checkpoint was trained with (its manifest's copy)."""
-    manifest = read_manifest(checkpoint)
-    if "config" not in manifest:
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
+
+
+def config_of(checkpoint: Path, manifest: Optional[dict] = None) -> Any:
+    """The resolved config a checkpoint was trained with (its manifest's copy, validated)."""
+    checkpoint = Path(checkpoint)
+    manifest = read_manifest(checkpoint) if manifest is None else manifest
+    if not isinstance(manifest.get("config"), dict):
         raise CheckpointError(f"{checkpoint / MANIFEST_FILE}: no config recorded")
-    return from_dict(ExperimentConfig, manifest["config"], "manifest.config")
+    try:
+        return from_dict(ExperimentConfig, manifest["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{checkpoint / MANIFEST_FILE}: the recorded config is invalid: {exc}") from None
+
+
+# what a run writes into its directory (`--overwrite` replaces these and nothing else)
+RUN_FILES = ("config.yaml", "metrics.jsonl", CHECKPOINTS, "tensorboard")
+
+
+def claim_run_dir(run_dir: str | Path, resume: bool, overwrite: bool = False, notes=None) -> None:
+    """Make `run_dir` ready for a run that owns it (its lock is held): remove the temporary
+    files and folders killed runs left (named in a note); for a fresh run, refuse a
+    directory holding another run's checkpoints or metrics unless `overwrite`, which removes
+    the files a run writes (`RUN_FILES`) and nothing else."""
+    notes = notes or _note
+    run_dir = Path(run_dir)
+    removed = []
+    for folder in (run_dir, run_dir / CHECKPOINTS):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if is_temporary(path):
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    removed.append(path.name)
+    if removed:
+        notes(f"{run_dir}: removed what killed runs left half-written: {', '.join(removed)}")
+    if resume:
+        return
+    metrics = run_dir / "metrics.jsonl"
+    held = [name for name, present in (
+        (CHECKPOINTS, bool(list_checkpoints(run_dir))),
+        ("metrics.jsonl", metrics.is_file() and metrics.stat().st_size > 0),
+    ) if present]
+    if not held:
+        return
+    if not overwrite:
+        raise CheckpointError(f"{run_dir} holds another run's files ({', '.join(held)}); continue it with "
+                              f"--resume {run_dir}, pass --overwrite to replace them, or choose another --out")
+    replaced = []
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        replaced.append(name)
+    notes(f"{run_dir}: --overwrite: removed the previous run's {', '.join(replaced)}")
 
 
 def build_training_model(config) -> tuple[nn.Module, list]:

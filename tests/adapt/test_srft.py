@@ -199,6 +199,24 @@ def test_prior_cache_is_reused_and_invalidated(tmp_path):
     assert not hit
 
 
+@pytest.mark.parametrize("damage", ["cut", "garbage"])
+def test_a_cut_or_garbled_prior_cache_is_measured_again(tmp_path, capsys, damage):
+    torch.manual_seed(4)
+    model = _Tiny()
+    batches = [{"x": torch.randn(2, 5, 3), "t": torch.softmax(torch.randn(2, 5, 2), -1)} for _ in range(2)]
+    loss_fn = lambda m, b: _loss(m(b["x"]), b["t"])  # noqa: E731
+    first, path, hit = cached_prior_factors(model, batches, loss_fn, tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "cut" else b"\x20\x00\x00\x00\x00\x00\x00\x00" + b"{" * 40)
+    capsys.readouterr()
+    again, path_again, hit = cached_prior_factors(model, batches, loss_fn, tmp_path)
+    assert not hit and path_again == path
+    assert f"SRFT prior cache {path}: unreadable" in capsys.readouterr().err
+    torch.testing.assert_close(again.diagonal["norm.bias"], first.diagonal["norm.bias"])
+    _, _, hit = cached_prior_factors(model, batches, loss_fn, tmp_path)
+    assert hit  # rewritten whole
+
+
 # ---- the method on generic modules (the tracker is not needed for these) --------------
 
 

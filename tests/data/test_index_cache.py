@@ -82,6 +82,26 @@ def test_corrupt_cache_file_is_rescanned(tmp_path, cache_env):
     assert len(lasot.load(root)) == 1
 
 
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_cut_or_garbled_cache_is_rebuilt_with_a_message(tmp_path, cache_env, caplog, damage):
+    root = tmp_path / "lasot"
+    make_lasot(root, {"airplane-2": 3})
+    first = lasot.load(root)
+    (cache_file,) = cache_env.iterdir()
+    data = bytearray(cache_file.read_bytes())
+    if damage == "truncate":  # a write cut short (the file renamed in place before this fix, or a full disk)
+        data = data[: len(data) * 2 // 3]
+    else:  # bytes flipped inside the stored header's deflated data
+        for i in range(len(data) // 3, len(data) // 3 + 16):
+            data[i] ^= 0xFF
+    cache_file.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="tracktune.data.index_cache"):
+        again = lasot.load(root)
+    same(first, again)
+    assert any("index cache" in r.getMessage() and "rescanning" in r.getMessage() for r in caplog.records)
+    same(first, lasot.load(root))  # rewritten: readable again
+
+
 def test_frame_list_patterns_and_numeric_order(tmp_path):
     names = [f"{i:08d}.jpg" for i in range(1, 2501)]
     assert numbered_pattern(names) == ("", 8, ".jpg", 1, 2500)

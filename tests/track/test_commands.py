@@ -102,6 +102,93 @@ def test_track_on_otb_crossing_writes_a_playable_video(run_dir, tmp_path):
     assert (boxes[:, 2:] >= 1).all() and (boxes[:, 0] + boxes[:, 2] <= width + 1e-6).all()
 
 
+# --- outputs that survive interruption (issue 18) ---------------------------------------
+
+
+def _run_argv(run_dir, root, out, *extra):
+    return ["run", "--checkpoint", str(run_dir), "--dataset", "lasher", "--root", str(root), "--split", "test",
+            "--out", str(out), "--batch", "1", "--no-progress", "--device", "cpu", *extra]
+
+
+def _result_files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.txt"))}
+
+
+def test_run_interrupted_by_sigint_tracks_only_the_missing_sequences(run_dir, tmp_path, capsys):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    sequences = [MovingBoxSequence(f"seq{i}", 16, seed=i) for i in range(6)]
+    root = tmp_path / "lasher"
+    write_lasher_tree(root, sequences)
+    reference = tmp_path / "uninterrupted"
+    assert cli_main(_run_argv(run_dir, root, reference)) == 0
+    expected = _result_files(reference)
+    assert sorted(expected) == [f"seq{i}.txt" for i in range(6)]
+
+    out = tmp_path / "interrupted"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen([sys.executable, "-m", "tracktune.cli", *_run_argv(run_dir, root, out)], env=env,
+                               stderr=subprocess.PIPE, text=True)
+    record = out / ".tracktune-run.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if record.is_file() and json.loads(record.read_text())["done"]:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted;" in stderr and "Traceback" not in stderr
+    done_before = json.loads(record.read_text())["done"]
+    assert 1 <= len(done_before) < 6, done_before
+    kept = {name: (out / f"{name}.txt").stat() for name in done_before}
+    for name in done_before:  # what finished is complete and exact
+        assert (out / f"{name}.txt").read_bytes() == expected[f"{name}.txt"]
+
+    capsys.readouterr()
+    assert cli_main(_run_argv(run_dir, root, out)) == 0
+    err = capsys.readouterr().err
+    assert f"{len(done_before)} of 6 sequences already complete" in err
+    assert _result_files(out) == expected  # equal to the uninterrupted run's, byte for byte
+    for name, stat in kept.items():  # the finished ones were not tracked (written) again
+        now = (out / f"{name}.txt").stat()
+        assert (now.st_ino, now.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    assert sorted(json.loads(record.read_text())["done"]) == [f"seq{i}" for i in range(6)]
+    assert not list(out.glob(".*.tmp*")) and not (out / ".tracktune.lock").exists()
+
+
+def test_run_refuses_other_results_unless_overwrite(run_dir, tmp_path, capsys):
+    sequences = [MovingBoxSequence("alpha", 4, seed=1)]
+    root = tmp_path / "lasher"
+    write_lasher_tree(root, sequences)
+    out = tmp_path / "out"
+    assert cli_main(_run_argv(run_dir, root, out)) == 0
+    first = _result_files(out)
+    # other track settings: refused, nothing touched
+    assert cli_main(_run_argv(run_dir, root, out, "--set", "track.window_influence=0.1")) == 1
+    assert "holds results of another run (track:" in capsys.readouterr().err
+    assert _result_files(out) == first
+    assert cli_main(_run_argv(run_dir, root, out, "--set", "track.window_influence=0.1", "--overwrite")) == 0
+    # a folder with files this command did not write
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "alpha.txt").write_text("mine\n")
+    assert cli_main(_run_argv(run_dir, root, foreign)) == 1
+    assert "already holds files this command did not write (alpha.txt)" in capsys.readouterr().err
+    assert (foreign / "alpha.txt").read_text() == "mine\n"
+    # a temporary file a killed run left behind is removed by the next owner
+    (out / ".alpha.txt.x1y2.tmp").write_text("torn")
+    assert cli_main(_run_argv(run_dir, root, out, "--overwrite")) == 0
+    assert not (out / ".alpha.txt.x1y2.tmp").exists()
+
+
 def test_run_on_a_multistart_stack_writes_the_vot_toolkit_layout(run_dir, tmp_path):
     """`tracktune run` on a VOT-layout RGB-D stack with anchor.value files runs every anchor
     and writes <out>/baseline/<seq>/<seq>_<anchor:08d>.txt; vot-toolkit's analysis reads them

@@ -96,6 +96,17 @@ def test_resumed_method_anchors_are_the_rgb_weights(tmp_path, srft_config):
     assert srft.transfer.ema and srft.previous["blocks.0.attn.q.weight"].equal(trainer.model.blocks[0].attn.q.weight)
 
 
+def _record_checksum(path):
+    import json
+
+    from tracktune.runs import MANIFEST_FILE, file_sha256
+
+    manifest_path = path.parent / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["sha256"][path.name] = file_sha256(path)
+    manifest_path.write_text(json.dumps(manifest))
+
+
 def test_resume_without_or_with_a_changed_srft_state_is_an_error(tmp_path, srft_config):
     run_dir = tmp_path / "run"
     interrupted(srft_config, run_dir)
@@ -104,9 +115,11 @@ def test_resume_without_or_with_a_changed_srft_state_is_an_error(tmp_path, srft_
     # another prior (e.g. other data) than the one trained with
     changed = dict(state, methods={"srft": dict(state["methods"]["srft"], prior_key="0" * 64)})
     torch.save(changed, path)
+    _record_checksum(path)  # a state written as if at save time (else the checksum refuses it first)
     with pytest.raises(CheckpointError, match="prior measured now"):
         resume_run(run_dir, progress=False, sources=memory_sources())
     # no SRFT state at all (an older checkpoint)
     torch.save(dict(state, methods={}), path)
+    _record_checksum(path)
     with pytest.raises(CheckpointError, match="no SRFT state"):
         resume_run(run_dir, progress=False, sources=memory_sources())

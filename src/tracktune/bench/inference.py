@@ -26,14 +26,16 @@ import json
 import statistics
 import time
 
+from tracktune.cli_types import int_range
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field (repeatable)")
-    parser.add_argument("--rounds", type=int, default=15, help="timed calls per variant (default 15)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per variant first (default 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--rounds", type=int_range(1), default=15, help="timed calls per variant (default 15)")
+    parser.add_argument("--warmup", type=int_range(0), default=3, help="untimed calls per variant first (default 3)")
+    parser.add_argument("--threads", type=int_range(1), default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--compile", action="store_true",
                         help="also time the merged bf16 model under torch.compile (inductor, frozen weights)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

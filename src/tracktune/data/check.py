@@ -27,18 +27,17 @@ import inspect
 import json
 import os
 import re
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from tracktune.data.benchmarks import loader, resolve_root
 from tracktune.data.index_cache import TreeReader
 from tracktune.errors import DataError
+from tracktune.progress import progress_bar, progress_mode
 
 _AT_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<message>.*)$", re.S)
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
@@ -230,11 +229,14 @@ def check_dataset(name: str, root: str | Path | None, split: str | None = None, 
     report = Report(name)
     sequences = _scan_sequences(name, root, split, report)
     report.sequences = len(sequences)
+    if not sequences and not report.problems:
+        where = f" (split {split})" if split else ""
+        raise DataError(f"{root}: no {name} sequences found{where}; is this the {name} root?")
     total = sum(len(p) for s in sequences for p in s.frames.values())
     workers = (os.cpu_count() or 1) if workers is None else workers
     progress = None
     if show_progress and read_frames:
-        progress = tqdm(total=total, desc=f"checking {name} frames", unit="frame", file=sys.stderr)
+        progress = progress_bar(total, f"checking {name} frames", "frame", show_progress)
     try:
         if workers > 1 and read_frames and len(sequences) > 1 and total >= PARALLEL_MIN_FRAMES:
             with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -266,7 +268,8 @@ def format_report(report: Report) -> str:
 def check_command(args: argparse.Namespace) -> int:
     """The `data check` action: exit 1 when anything is wrong, 0 when clean."""
     workers = getattr(args, "workers", None)  # `--workers` where the command line offers it; else every core
-    report = check_dataset(args.name, args.root, args.split, show_progress=not args.json, workers=workers)
+    report = check_dataset(args.name, args.root, args.split,
+                           show_progress="off" if args.json else progress_mode(args), workers=workers)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -24,6 +24,8 @@ import json
 import logging
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Sequence as SequenceABC
 from pathlib import Path
 from typing import Any, Callable
@@ -369,6 +371,10 @@ def write_cache(path: Path, root: Path, stamps: dict, sequences: list) -> Path:
     return atomic_write_with(path, save)
 
 
+# what a cut or garbled cache file raises while it is read (np.load of a broken zip)
+CORRUPT_CACHE_ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
 def read_cache(path: Path, root: Path) -> list | None:
     """The cached sequences, or None when the cache is stale or unreadable (logged)."""
     try:
@@ -381,7 +387,7 @@ def read_cache(path: Path, root: Path) -> list | None:
                     logger.info("index cache %s is stale (%s changed); rescanning", path, relative)
                     return None
             arrays = {key: stored[key] for key in stored.files if key != "header"}
-    except (OSError, ValueError, KeyError) as exc:
+    except CORRUPT_CACHE_ERRORS as exc:
         logger.warning("ignoring unreadable index cache %s (%s); rescanning", path, exc)
         return None
 
@@ -398,11 +404,15 @@ def read_cache(path: Path, root: Path) -> list | None:
         return value
 
     sequences = []
-    for record in header["sequences"]:
-        frames = {m: FrameList.from_json(spec, root) for m, spec in record["frames"].items()}
-        sequences.append(Sequence(
-            record["name"], frames, decode(record["boxes"]), visible=decode(record["visible"]),
-            modality_boxes=decode(record["modality_boxes"]), attributes=decode(record["attributes"]),
-            meta=decode(record["meta"]),
-        ))
+    try:
+        for record in header["sequences"]:
+            frames = {m: FrameList.from_json(spec, root) for m, spec in record["frames"].items()}
+            sequences.append(Sequence(
+                record["name"], frames, decode(record["boxes"]), visible=decode(record["visible"]),
+                modality_boxes=decode(record["modality_boxes"]), attributes=decode(record["attributes"]),
+                meta=decode(record["meta"]),
+            ))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        logger.warning("ignoring malformed index cache %s (%s); rescanning", path, exc)
+        return None
     return sequences

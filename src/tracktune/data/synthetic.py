@@ -55,12 +55,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from tracktune.data import degrade as D
 from tracktune.data.benchmarks.common import CONDITIONS_FILE
 from tracktune.data.modalities import OFF_COLOUR, ON_COLOUR
 from tracktune.errors import ConfigError
+from tracktune.progress import progress_bar, progress_mode
 from tracktune.suggest import did_you_mean
 
 logger = logging.getLogger(__name__)
@@ -640,21 +640,16 @@ def synthesise(out_dir, modality: str = "thermal", sequences: int = 40, frames: 
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(out, spec, bool(twins)) for spec in specs]
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    bar = None
-    if progress:
-        bar = tqdm(total=len(jobs), desc=f"synthesising {modality}", unit="seq")
+    bar = progress_bar(len(jobs), f"synthesising {modality}", "seq", progress)
     if workers > 1 and len(jobs) > 1:
         with multiprocessing.get_context("spawn" if os.name == "nt" else "fork").Pool(min(workers, len(jobs))) as pool:
             for _ in pool.imap_unordered(_render_and_write, jobs):
-                if bar is not None:
-                    bar.update()
+                bar.update()
     else:
         for job in jobs:
             _render_and_write(job)
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
+            bar.update()
+    bar.close()
     write_lists(out, specs, modality, twins=bool(twins))
     return out
 
@@ -675,11 +670,18 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def synth_command(args: argparse.Namespace) -> int:
     """`tracktune data synth`."""
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: is a file; expected a new or empty folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise ConfigError(f"--out {out_dir}: not empty; data synth writes only into a new or empty folder "
+                          "(it would mix its layout with what is there)")
     conditions = getattr(args, "conditions", None)
     if isinstance(conditions, str):
         conditions = [c for c in conditions.split(",") if c.strip()]
     out = synthesise(args.out, modality=args.modality, sequences=args.sequences, frames=args.frames, seed=args.seed,
-                     size=parse_size(args.size), conditions=conditions, workers=args.workers, progress=True)
+                     size=parse_size(args.size), conditions=conditions, workers=args.workers,
+                     progress=progress_mode(args))
     print(f"wrote {args.sequences} {args.modality} sequences x {args.frames} frames ({LAYOUT_FOR[args.modality]} "
           f"layout) to {out}")
     return 0

@@ -46,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
     from tracktune.eval.results import read_tracker_results
 
     protocol = get(args.protocol, args.toolkit_version)
+    if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
+        raise DataError(f"--plots {args.plots}: is a file; expected a folder for the plots")
     names = read_list(args.sequences) if args.sequences is not None else None
     sequences = load_ground_truth(args.gt, protocol.name, names, args.split)
     seq_names = [s.name for s in sequences]

@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from tracktune.cli_types import float_range, int_range
 from tracktune.errors import ConfigError, DataError
 
 
@@ -38,12 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", default=None, metavar="NAME", help="the method the others are compared with "
                                                                           "(default: the first)")
     parser.add_argument("--metrics", default=None, help="comma-separated metrics (default: all of the protocol's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and Monte Carlo draws (default 0)")
-    parser.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples (default 10000)")
-    parser.add_argument("--permutations", type=int, default=10000,
+    parser.add_argument("--seed", type=int_range(0), default=0, help="seed of the bootstrap and Monte Carlo draws (default 0)")
+    parser.add_argument("--resamples", type=int_range(1), default=10000, help="bootstrap resamples (default 10000)")
+    parser.add_argument("--permutations", type=int_range(1), default=10000,
                         help="Monte Carlo sign patterns when there are more than 16 sequences (default 10000)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="CI level (default 0.95)")
-    parser.add_argument("--tie-tolerance", type=float, default=TIE_TOLERANCE,
+    parser.add_argument("--confidence", type=float_range(0, 1, low_open=True, high_open=True), default=0.95, help="CI level (default 0.95)")
+    parser.add_argument("--tie-tolerance", type=float_range(0), default=TIE_TOLERANCE,
                         help=f"a per-sequence |difference| up to this is a tie (fraction; default {TIE_TOLERANCE})")
     parser.add_argument("--hierarchy", choices=HIERARCHIES, default="crossed",
                         help="with several runs: resample runs once per replicate (crossed, default) or per "
@@ -167,7 +168,7 @@ def main(args: argparse.Namespace) -> int:
     comparison = compare(methods, args.baseline, metrics=metrics, attributes=attributes, resamples=args.resamples,
                          seed=args.seed, confidence=args.confidence, permutations=args.permutations,
                          tie_tolerance=args.tie_tolerance, hierarchy=args.hierarchy, protocol=protocol_name,
-                         percent=protocol.percent if protocol is not None else True, sources=sources)
+                         percent=True, sources=sources)
     print(comparison.to_json() if args.json else comparison.table())
     if args.plot is not None:
         path = comparison.plot(args.plot)

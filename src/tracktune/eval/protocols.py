@@ -93,7 +93,7 @@ class Protocol:
     #                                   | "pad" (longer cut, missing frames NaN: failures)
     round_boxes: bool = False  # integer-round predictions and GT (TrackingNet)
     round_corner_predictions: bool = False  # 8-value corner results are rounded first (GTOT)
-    percent: bool = True  # published as percentages (one decimal) or fractions (three)
+    percent: bool = True  # how the official toolkit publishes (percent or fractions); tracktune prints percent for all
     toolkit_version: str = ""  # vot-toolkit release whose conventions apply, where releases differ
     eao_interval: tuple[int, int] = (115, 755)  # multistart: EAO score over curve positions low..high-1
     grace: int = 10  # multistart: frames at overlap <= failure_threshold that make a failure

@@ -85,14 +85,15 @@ class Report:
         return json.dumps(self.to_dict(per_sequence))
 
     def table(self) -> str:
-        """The published style: percentages with one decimal (or fractions with three
-        for AO / F-score protocols), trackers sorted by the first metric."""
+        """Percentages with one decimal for every protocol (tracktune's one unit convention:
+        scores are fractions in [0, 1] in JSON and in code, percent in printed tables), trackers
+        sorted by the first metric."""
         names = self.protocol.metric_names
-        fmt = (lambda v: f"{100 * v:.1f}") if self.protocol.percent else (lambda v: f"{v:.3f}")
+        fmt = _percent
         order = sorted(self.trackers, key=lambda t: -np.nan_to_num(self.trackers[t].metrics[names[0]], nan=-1))
         width = max([len("tracker")] + [len(t) for t in order])
         head = f"protocol {self.protocol.name} ({self.protocol.toolkit}), {len(self.sequence_names)} sequences"
-        unit = " (%)" if self.protocol.percent else ""
+        unit = " (%)"
         lines = [head, f"{'tracker':<{width}}  " + "  ".join(f"{n + unit:>8}" for n in names)]
         for t in order:
             lines.append(f"{t:<{width}}  " + "  ".join(f"{fmt(self.trackers[t].metrics[n]):>8}" for n in names))
@@ -109,9 +110,9 @@ class Report:
     def attribute_table(self) -> str:
         """Per-attribute breakdown: one row per (attribute, tracker), sequence counts."""
         names = self.protocol.metric_names
-        fmt = (lambda v: f"{100 * v:.1f}") if self.protocol.percent else (lambda v: f"{v:.3f}")
+        fmt = _percent
         groups = self.per_attribute()
-        unit = " (%)" if self.protocol.percent else ""
+        unit = " (%)"
         width = max([len("attribute (sequences)")] + [len(f"{a} ({len(self.attributes[a])})") for a in groups])
         tw = max([len("tracker")] + [len(t) for t in self.trackers])
         lines = [f"per attribute, protocol {self.protocol.name}",
@@ -121,6 +122,10 @@ class Report:
             for t, values in per_tracker.items():
                 lines.append(f"{label:<{width}}  {t:<{tw}}  " + "  ".join(f"{fmt(values[n]):>8}" for n in names))
         return "\n".join(lines)
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}"
 
 
 def _as_runs(value, seq_name: str, tracker: str) -> list[Prediction]:

@@ -31,6 +31,7 @@ import io
 import re
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -182,8 +183,15 @@ def read_tracker_results(directory: str | Path, sequences: list[str], layout: st
     A sequence with no result file is an error (every official toolkit stops there)."""
     directory = Path(directory)
     if directory.suffix.lower() == ".zip" and directory.is_file():
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(directory) as archive:
-            archive.extractall(tmp)
+        try:
+            archive = zipfile.ZipFile(directory)
+        except zipfile.BadZipFile as exc:
+            raise DataError(f"{directory}: not a readable zip file ({exc})") from None
+        with tempfile.TemporaryDirectory() as tmp, archive:
+            try:
+                archive.extractall(tmp)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise DataError(f"{directory}: corrupt zip file ({exc})") from None
             try:
                 runs, notes = read_tracker_results(tmp, sequences, layout, confidences)
             except DataError as exc:  # name the zip, not the temporary folder

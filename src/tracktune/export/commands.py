@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from tracktune.cli_types import float_range, int_range
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="format", metavar="FORMAT", required=True)
@@ -21,15 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     onnx.add_argument("--out", required=True, metavar="MODEL.onnx", help="the file to write")
     onnx.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
                       help="fp32 (default); fp16 (GPU runtimes); int8 (dynamically quantised weights, CPU)")
-    onnx.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    onnx.add_argument("--opset", type=int_range(7), default=None, help="ONNX opset (default 18)")
     onnx.add_argument("--check", action="store_true",
                       help="also measure frames/s of onnxruntime vs PyTorch on this machine, in one run")
-    onnx.add_argument("--batch", type=int, default=1, help="batch of the speed check (default 1)")
-    onnx.add_argument("--rounds", type=int, default=20, help="timed rounds of the speed check (default 20)")
-    onnx.add_argument("--threads", type=int, default=None,
+    onnx.add_argument("--batch", type=int_range(1), default=1, help="batch of the speed check (default 1)")
+    onnx.add_argument("--rounds", type=int_range(1), default=20, help="timed rounds of the speed check (default 20)")
+    onnx.add_argument("--threads", type=int_range(1), default=None,
                       help="CPU threads of both runtimes in the check (default torch's; a loaded machine measures "
                            "fairer with 1)")
-    onnx.add_argument("--tolerance", type=float, default=None,
+    onnx.add_argument("--tolerance", type=float_range(0), default=None,
                       help="fail when an output differs from PyTorch's by more than this")
     onnx.add_argument("--force", action="store_true", help="replace an existing MODEL.onnx")
     onnx.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -35,6 +35,7 @@ import numpy as np
 from tracktune.data.sequence import AUX_MODALITIES, RGB
 from tracktune.errors import DataError
 from tracktune.eval.multistart import find_anchors, run_frames, run_name, sequence_anchors
+from tracktune.files import atomic_write_text
 
 
 def _format_box(box) -> str:
@@ -50,9 +51,9 @@ def write_trajectory(folder: Path, name: str, boxes, seconds=None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["1"] + [_format_box(b) for b in list(boxes)[1:]]
     path = folder / f"{name}.txt"
-    path.write_text("".join(line + "\n" for line in lines))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     if seconds is not None:
-        (folder / f"{name}_time.value").write_text("".join(f"{float(s):.6f}\n" for s in seconds))
+        atomic_write_text(folder / f"{name}_time.value", "".join(f"{float(s):.6f}\n" for s in seconds))
     return path
 
 
@@ -132,7 +133,7 @@ def run_command(args, model, track_config, sequences, device: str) -> int:
                "sequences": len(sequences), "runs": len(written), "seconds": round(seconds, 3),
                "rgb_only": args.rgb_only, "device": device, "layout": "vot multistart (<out>/baseline/<seq>/)"}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "run.json", json.dumps(summary, indent=2) + "\n")
     print(f"{len(sequences)} sequences, {len(written)} anchor runs in {seconds:.1f} s -> {out / 'baseline'} "
           f"(vot-toolkit multistart layout)")
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 
 from tracktune.data.sequence import AUX_MODALITIES, RGB
 from tracktune.errors import DataError
+from tracktune.progress import progress_bar
 from tracktune.track.tracker import TrackingCore
 
 
@@ -61,11 +62,11 @@ class BatchedRunner:
                             f"only {sorted(sequence.frames)} (use --rgb-only to feed RGB in its place)")
         return rgb, sequence.frame(index, modality)
 
-    def run(self, sequences) -> list[SequenceResult]:
-        """Track every sequence from its first-frame ground truth; results in input order."""
+    def run(self, sequences, on_done=None) -> list[SequenceResult]:
+        """Track every sequence from its first-frame ground truth; results in input order.
+        `on_done(result)` is called with each sequence's `SequenceResult` as soon as its last
+        frame is tracked (`tracktune run` writes its file then)."""
         import time
-
-        from tqdm.auto import tqdm
 
         for sequence in sequences:
             if len(sequence.boxes) == 0 or not np.isfinite(sequence.boxes[0]).all() or \
@@ -77,7 +78,11 @@ class BatchedRunner:
         seconds = [0.0] * len(sequences)
         pending = list(range(len(sequences)))[::-1]  # pop() takes the next in order
         active: dict[int, tuple[object, int]] = {}  # sequence index -> (state, next frame index)
-        bar = tqdm(total=sum(lengths), unit="frame", disable=not self.progress, dynamic_ncols=True)
+        bar = progress_bar(sum(lengths), "tracking", "frame", self.progress)
+
+        def finished(i: int) -> None:
+            if on_done is not None:
+                on_done(SequenceResult(sequences[i].name, boxes[i], scores[i], seconds[i]))
         try:
             while pending or active:
                 while pending and len(active) < self.batch_size:
@@ -90,6 +95,8 @@ class BatchedRunner:
                     bar.update(1)
                     if lengths[i] > 1:
                         active[i] = (state, 1)
+                    else:
+                        finished(i)
                 if not active:
                     continue
                 order = list(active)
@@ -105,6 +112,7 @@ class BatchedRunner:
                         active[i] = (state, t + 1)
                     else:
                         del active[i]
+                        finished(i)
                 bar.update(len(order))
         finally:
             bar.close()

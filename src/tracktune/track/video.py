@@ -10,17 +10,20 @@ exists. `--backend onnxruntime` tracks with a `tracktune export onnx` file as `-
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tracktune.cli_types import positive_float
 from tracktune.data.annotations import write_boxes
 from tracktune.data.modalities import to_three_channel
 from tracktune.data.sequence import read_image
 from tracktune.errors import DataError, TracktuneError
 from tracktune.files import temporary_path
+from tracktune.progress import add_progress_arguments, progress_bar, progress_mode
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -35,11 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--box", metavar="X,Y,W,H", help="first-frame box (default: draw it, needs a display)")
     parser.add_argument("--out", required=True, metavar="OUT.mp4", help="video with the track drawn")
     parser.add_argument("--boxes", metavar="OUT.txt", help="also write one x,y,w,h line per frame")
-    parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's, or 30)")
+    parser.add_argument("--fps", type=positive_float, default=None, help="output frame rate (default: the input's, or 30)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")
     parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
                         help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arguments(parser)
 
 
 def parse_box(text: str):
@@ -47,9 +50,26 @@ def parse_box(text: str):
         values = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         values = []
-    if len(values) != 4 or not (values[2] > 0 and values[3] > 0):
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) or not (values[2] > 0 and values[3] > 0):
         raise TracktuneError(f"--box '{text}': expected x,y,w,h with positive w and h")
     return values
+
+
+def check_box_in_frame(box, text: str, width: int, height: int) -> None:
+    """The first-frame box must overlap the frame (a box outside it tracks nothing)."""
+    x, y, w, h = box
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise TracktuneError(f"--box {text}: the box lies outside the {width}x{height} frame "
+                             f"(x in [0, {width}), y in [0, {height}))")
+
+
+def check_output_paths(args) -> None:
+    """`--out` and `--boxes` must be file names (not folders), checked before any work."""
+    for flag, value in (("--out", args.out), ("--boxes", args.boxes)):
+        if value is not None and Path(value).is_dir():
+            raise TracktuneError(f"{flag} {value}: is a directory; expected a file name to write")
+    if args.boxes is not None and Path(args.boxes).resolve() == Path(args.out).resolve():
+        raise TracktuneError(f"--boxes {args.boxes}: the same file as --out")
 
 
 class FrameSource:
@@ -114,11 +134,12 @@ def draw(frame_rgb, box, score, index: int):
 def main(args: argparse.Namespace) -> int:
     # the command boundary: torch and the model load here, so `tracktune --help` stays fast
     import torch
-    from tqdm.auto import tqdm  # tqdm.auto imports asyncio: 40 ms
 
     from tracktune.export.onnx import load_tracking_model
     from tracktune.track.tracker import Tracker
 
+    check_output_paths(args)
+    given_box = parse_box(args.box) if args.box else None
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     device = "cpu" if args.backend == "onnxruntime" else device  # onnxruntime's CPU provider
     model = load_tracking_model(args.checkpoint, args.backend, device=device)
@@ -134,7 +155,7 @@ def main(args: argparse.Namespace) -> int:
     out_path = Path(args.out)
     fps = args.fps or rgb_source.fps or 30.0
     writer, boxes = None, []
-    bar = tqdm(total=rgb_source.count, unit="frame", disable=args.no_progress, dynamic_ncols=True)
+    bar = progress_bar(rgb_source.count, "tracking", "frame", progress_mode(args))
     with temporary_path(out_path, keep_suffix=True) as video_tmp:  # the video appears whole or not at all
         try:
             for index, frame in enumerate(rgb_source):
@@ -149,7 +170,8 @@ def main(args: argparse.Namespace) -> int:
                 elif args.rgb_only and needs_aux:
                     aux = frame
                 if index == 0:
-                    box = parse_box(args.box) if args.box else select_box(frame)
+                    box = given_box if given_box is not None else select_box(frame)
+                    check_box_in_frame(box, args.box or "drawn", frame.shape[1], frame.shape[0])
                     tracker.init(frame, box, aux)
                     box, score = np.asarray(box, dtype=np.float64), None
                     height, width = frame.shape[:2]

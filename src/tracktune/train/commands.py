@@ -2,12 +2,19 @@
 
 Runs under `torchrun --nproc_per_node N -m tracktune.cli train ...` unchanged (one process per
 rank; rank 0 writes the run directory and shows the progress bar).
+
+The run directory is locked while a run writes it (`tracktune.locks`): a second `train` into
+it, or a `--resume` while its owner lives, stops with an error naming the owner. A fresh
+`train` into a directory that holds another run's checkpoints or metrics refuses unless
+`--overwrite` (which replaces only what a run writes).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from tracktune.progress import add_progress_arguments, progress_mode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a config field, e.g. --set train.lr=1e-4 (repeatable)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<config name>)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="train afresh into a run directory holding another run's checkpoints and metrics, "
+                             "replacing them (only the files a run writes; default: refuse)")
+    add_progress_arguments(parser)
 
 
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -49,13 +59,17 @@ def main(args: argparse.Namespace) -> int:
                 raise ConfigError("--resume continues the run with its own config; these differ: " + "; ".join(diff))
         if args.out and Path(args.out).resolve() != run_dir.resolve():
             raise ConfigError("--resume writes into the run it continues; drop --out")
-        result = train(config, run_dir, progress=not args.no_progress, resume=True)
+        if args.overwrite:
+            raise ConfigError("--resume continues a run; --overwrite would replace it: drop one")
+        result = train(config, run_dir, progress=progress_mode(args), resume=True)
     else:
         if not args.config:
             raise ConfigError("give a CONFIG file (or --resume RUN_DIR)")
         config = load_config(args.config, args.overrides)
         run_dir = Path(args.out) if args.out else Path("runs") / config.name
-        result = train(config, run_dir, progress=not args.no_progress)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ConfigError(f"--out {run_dir}: is a file; expected a run directory")
+        result = train(config, run_dir, progress=progress_mode(args), overwrite=args.overwrite)
     if result.world_size == 1 or _is_main():
         loss = result.metrics.get("loss")
         shown = f", final loss {loss:.4f}" if loss is not None else ""

@@ -22,7 +22,7 @@ The optimiser, schedule and step plan are `train/optim.py`'s.
   previous weights are the loaded ones) and the data position (pairs are seeded by (seed,
   epoch, index)), so a resumed run ends bitwise equal to an uninterrupted one on CPU in
   deterministic mode.
-- `metrics.jsonl`: one JSON object per logged step; a tqdm bar (steps, rate, ETA) on rank 0;
+- `metrics.jsonl`: one JSON object per logged step; progress (`tracktune.progress`) on rank 0;
   TensorBoard under `RUN/tensorboard` when `train.tensorboard` and the package is installed.
 """
 
@@ -32,6 +32,8 @@ import contextlib
 import json
 import logging
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,17 +42,18 @@ from typing import Callable, Iterator, Optional
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 import tracktune
 from tracktune import runs as ckpt
 from tracktune.adapt import StepInfo, before_training_rank0_first, reads_frozen_weights
 from tracktune.config import ExperimentConfig, load_config, save_config, to_dict
 from tracktune.data.pairs import PairDataset, pair_loader, sources_from_config
-from tracktune.errors import ConfigError, TracktuneError
+from tracktune.errors import ConfigError, DataError, TracktuneError, at_line
 from tracktune.files import atomic_write_text
+from tracktune.locks import DirectoryLock
 from tracktune.model.losses import POSITIVE_COUNTS, loss_for, model_inputs
 from tracktune.precision import AMP_DTYPES, autocast_context
+from tracktune.progress import progress_bar
 from tracktune.train.distributed import (all_reduce_sum, configure_determinism, cpu_state, rng_state,
                                          seed_everything, set_rng_state, setup_distributed)
 from tracktune.train.optim import StepPlan, build_optimizer, build_scheduler, cast_frozen_linears
@@ -172,8 +175,8 @@ class Trainer:
         if pending_rng is None:
             seed_everything(config.seed + 1000003 * world.rank + 1)  # per-rank stream (drop path, dropout)
         ddp_model = self._wrap()
-        bar = tqdm(total=plan.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not (self.progress and world.is_main), desc=config.name)
+        bar = progress_bar(plan.total_steps, config.name, "step", self.progress if world.is_main else False,
+                           initial=self.step)
         final_checkpoint = None
         last_saved = None
         samples_per_step = t.batch_size
@@ -395,35 +398,77 @@ class Trainer:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metrics logged after `step` (a killed run may have logged past its last checkpoint)."""
+    """Drop metrics logged after `step` (a killed run may have logged past its last checkpoint).
+    A torn last line (a run killed while writing it) is dropped and said; a bad line before
+    the last is an error naming it."""
     if not path.is_file():
         return
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     kept = []
-    for line in path.read_text().splitlines():
-        if line.strip() and json.loads(line).get("step", 0) <= step:
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record_step = record.get("step", 0) if isinstance(record, dict) else None
+        except ValueError:
+            record_step = None
+        if record_step is None:
+            if i == last:
+                _note(at_line(path, i + 1, "dropped a torn last line (the run was killed while logging)"))
+                continue
+            raise DataError(at_line(path, i + 1, "not a metrics record (one JSON object per line); only a torn "
+                                                 "last line is dropped on --resume"))
+        if record_step <= step:
             kept.append(line)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
+
+
 def train(config: ExperimentConfig, run_dir: str | Path, progress: bool = True, resume: bool = False,
-          sources=None, on_step: Optional[Callable[[int, Optional[dict]], None]] = None) -> RunResult:
+          sources=None, on_step: Optional[Callable[[int, Optional[dict]], None]] = None,
+          overwrite: bool = False) -> RunResult:
     """Train `config` into `run_dir`; with `resume`, continue from its latest checkpoint.
 
     `sources` (a list of `data.pairs.PairSource`) replaces `config.data.train` (tests, the demo);
     `on_step(step, metrics_or_None)` is called on every rank after each step.
     """
-    if resume and ckpt.latest_checkpoint(run_dir) is None:
-        raise ConfigError(f"--resume {run_dir}: no checkpoint under {Path(run_dir) / ckpt.CHECKPOINTS}")
-    if not resume and ckpt.latest_checkpoint(run_dir) is not None:
-        raise ConfigError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose another --out")
-    trainer = Trainer(config, run_dir, sources=sources, progress=progress, on_step=on_step)
+    # the run directory belongs to this run (rank 0 of torchrun holds it) before anything is written
+    lock = DirectoryLock(run_dir, "tracktune train") if os.environ.get("RANK", "0") == "0" else None
+    if lock is not None:
+        lock.acquire()
     try:
-        trainer.build()
-        if resume:
-            trainer.resume()
-        return trainer.run()
+        if lock is not None:
+            ckpt.claim_run_dir(run_dir, resume=resume, overwrite=overwrite, notes=_note)
+        if resume and ckpt.latest_checkpoint(run_dir) is None:
+            raise ConfigError(f"--resume {run_dir}: no checkpoint under {Path(run_dir) / ckpt.CHECKPOINTS}")
+        if not resume and ckpt.latest_checkpoint(run_dir) is not None:
+            raise ConfigError(f"{run_dir} already holds checkpoints; resume it (--resume) or choose another --out")
+        checkpoint = None
+        if resume:  # the newest checkpoint whose files verify, found before any model is built
+            checkpoint, skipped = ckpt.latest_verified_checkpoint(run_dir)
+            if checkpoint is None:
+                raise ckpt.CheckpointError(f"--resume {run_dir}: no checkpoint that verifies ({'; '.join(skipped)})")
+            if lock is not None:
+                for note in skipped:
+                    _note(f"{run_dir}: {note}")
+                if skipped:
+                    _note(f"{run_dir}: resuming from {checkpoint.name}")
+        trainer = Trainer(config, run_dir, sources=sources, progress=progress, on_step=on_step)
+        try:
+            trainer.build()
+            if resume:
+                trainer.resume(checkpoint)
+            return trainer.run()
+        finally:
+            trainer.close()
     finally:
-        trainer.close()
+        if lock is not None:
+            lock.release()
 
 
 def resume_run(run_dir: str | Path, progress: bool = True, sources=None, on_step=None) -> RunResult:

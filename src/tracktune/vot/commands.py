@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from tracktune.cli_types import int_range
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tracktune.vot import server
@@ -27,9 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="run or checkpoint directory (or a .onnx file with --backend onnxruntime)")
     ws.add_argument("--stack", required=True, metavar="STACK",
                     help="a local stack folder from `tracktune vot stack`, or an official stack name (vot2022/rgbd)")
-    ws.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"))
+    ws.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                    help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
     ws.add_argument("--name", default=None, help="tracker identifier (default tracktune_<run name>)")
-    ws.add_argument("--timeout", type=int, default=None, help="seconds the toolkit waits for a reply (default 300)")
+    ws.add_argument("--timeout", type=int_range(1), default=None, help="seconds the toolkit waits for a reply (default 300)")
     ws.add_argument("--device", default=None, help="the server's device (default cuda if available)")
     ws.add_argument("--force", action="store_true", help="replace an existing config.yaml / trackers.ini")
 
@@ -41,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     st.add_argument("--modality", default=None, choices=("depth", "thermal"),
                     help="auxiliary modality of a generated dataset (synthetic)")
     st.add_argument("--sequences", nargs="+", metavar="SEQ", help="only these sequences")
-    st.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N sequences")
+    st.add_argument("--limit", type=int_range(1), default=None, metavar="N", help="only the first N sequences")
     st.add_argument("--experiment", default="unsupervised", choices=("unsupervised", "multistart"),
                     help="unsupervised (long-term Pr/Re/F, default) or multistart (VOT-RGBD2022 style)")
     st.add_argument("--out", required=True, metavar="STACKDIR", help="the stack folder to write (new or empty)")

@@ -116,7 +116,8 @@ def serve(model, channels, log=False) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="RUN",
                         help="run directory, checkpoint directory, or (with --backend onnxruntime) a .onnx file")
-    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"))
+    parser.add_argument("--backend", default="pytorch", choices=("pytorch", "onnxruntime"),
+                        help="onnxruntime: --checkpoint is a `tracktune export onnx` file (CPU)")
     parser.add_argument("--channels", default=None, choices=sorted(CHANNEL_SETS),
                         help="check that the checkpoint reads these channels (written by `vot workspace`)")
     parser.add_argument("--device", default=None, help="cpu / cuda (default cuda if available)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -15,7 +16,6 @@ from torch import nn
 
 from tracktune.adapt.srft.kfac import PriorFactors, collect_prior_factors
 from tracktune.adapt.srft.priors import Eigenbasis
-from tracktune.errors import CheckpointError
 from tracktune.files import atomic_write_with
 
 
@@ -79,7 +79,9 @@ def save_prior_factors(path: Path, factors: PriorFactors, key: str) -> Path:
 
 
 def load_prior_factors(path: Path, key: str) -> Optional[PriorFactors]:
-    """The cached factors if `path` exists and was written for `key`; None otherwise."""
+    """The cached factors if `path` exists and was written for `key`; None otherwise. A cut
+    or garbled cache file is a cache miss (said on stderr): the prior is measured again and
+    the file rewritten."""
     if not path.is_file():
         return None
     try:
@@ -89,20 +91,25 @@ def load_prior_factors(path: Path, key: str) -> Optional[PriorFactors]:
                 return None
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}
         has_bias = json.loads(metadata["has_bias"])
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: unreadable SRFT prior cache ({exc}); delete it to recompute") from exc
+    except Exception as exc:  # safetensors' SafetensorError for a cut or garbled file, OSError, ValueError
+        return _unreadable(path, f"unreadable ({exc})")
     output_eigs, input_eigs, diagonal = {}, {}, {}
     for name in has_bias:
         prefix = f"linear/{name}/"
         try:
             output_eigs[name] = Eigenbasis(tensors[prefix + "output_values"], tensors[prefix + "output_vectors"])
             input_eigs[name] = Eigenbasis(tensors[prefix + "input_values"], tensors[prefix + "input_vectors"])
-        except KeyError as exc:
-            raise CheckpointError(f"{path}: SRFT prior cache lacks {exc}; delete it to recompute") from exc
+        except (KeyError, TypeError) as exc:
+            return _unreadable(path, f"lacks {exc}")
     for k, v in tensors.items():
         if k.startswith("diagonal/"):
             diagonal[k[len("diagonal/"):]] = v
     return PriorFactors(output_eigs, input_eigs, has_bias, diagonal, 0.0)
+
+
+def _unreadable(path: Path, why: str) -> None:
+    print(f"note: SRFT prior cache {path}: {why}; measuring the prior again", file=sys.stderr)
+    return None
 
 
 def cached_prior_factors(model: nn.Module, batches: list[dict], loss_fn: Callable[[nn.Module, dict], torch.Tensor],
