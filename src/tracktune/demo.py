@@ -452,7 +452,7 @@ def ci_table(summary: dict, baseline: str = "rgb") -> str:
     from tracktune.study import condition_groups, method_table, pool
 
     text, _ = method_table(pool([summary]), condition_groups(summary["test_sequences"]), baseline, resamples=2000)
-    return text + f"\nSR in %, [95 % CI] paired bootstrap over the test sequences (one seed); * the CI excludes 0"
+    return text + "\nSR in %, [95 % CI] paired bootstrap over the test sequences (one seed); * the CI excludes 0"
 
 
 def night_gif(sequences, boxes: dict[str, dict[str, np.ndarray]], path: Path, max_frames: int = 60) -> Optional[Path]:

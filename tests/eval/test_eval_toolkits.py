@@ -18,7 +18,7 @@ import pytest
 
 from tracktune.data.sequence import Sequence
 from tracktune.eval import evaluate
-from tracktune.eval.protocols import PROTOCOLS, Prediction
+from tracktune.eval.protocols import Prediction
 
 # ---- TrackingNet -------------------------------------------------------------------
 

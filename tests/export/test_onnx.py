@@ -65,7 +65,8 @@ def test_fp32_matches_pytorch_at_any_batch(name, tmp_path):
     assert input_names(model) == expected  # every shipped tiny config reads thermal
     shapes = {i.name: i.shape for i in sess.get_inputs()}
     zs, xs = model.template_size, model.search_size
-    assert shapes["search_rgb"][1:] == [3, xs, xs] and shapes["template_mask"][1:] == list(model.template_grid)
+    assert shapes["template_rgb"][1:] == [3, zs, zs] and shapes["search_rgb"][1:] == [3, xs, xs]
+    assert shapes["template_mask"][1:] == list(model.template_grid)
     assert isinstance(shapes["template_rgb"][0], str)  # a named (dynamic) batch dimension
     # the file carries the config: a deployed .onnx alone rebuilds what the tracker needs
     deployed = OnnxRuntimeModel(path)

@@ -134,7 +134,7 @@ class Protocol:
         elif self.kind == "multistart":
             low, high = self.eao_interval
             lines += [
-                f"  kind: multistart (runs from every anchor of anchor.value, forward for > 0, backward for < 0)",
+                "  kind: multistart (runs from every anchor of anchor.value, forward for > 0, backward for < 0)",
                 f"  overlap: raster, bounded by the frame when burnin ({self.burnin}) is non-zero",
                 f"  failure: {self.grace} consecutive frames with overlap <= {self.failure_threshold:g} on a non-empty "
                 f"GT; the run's progress ends at the first of them",

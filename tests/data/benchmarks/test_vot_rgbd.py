@@ -36,3 +36,15 @@ def test_vot_odd_value_count_is_an_error(tmp_path):
     write_lines(tmp_path / "cup" / "groundtruth.txt", ["1,2,3,4", "1,2,3,4,5"])
     with pytest.raises(DataError, match=r"cup/groundtruth.txt:2: expected 4 box values"):
         vot_rgbd.load(tmp_path)
+
+
+def test_a_value_file_line_that_is_no_number_is_named(tmp_path):
+    from tracktune.data.benchmarks.vot_rgbd import read_values
+    from tracktune.data.index_cache import TreeReader
+
+    path = tmp_path / "anchor.value"
+    path.write_text("1\n0\nabc\n")
+    with pytest.raises(DataError, match=r"anchor.value.*3.*'abc'"):
+        read_values(TreeReader(tmp_path), path, 3)
+    path.write_text("1\n0\n")  # short files are padded with 0, as the toolkit's loader does
+    assert read_values(TreeReader(tmp_path), path, 4).tolist() == [1.0, 0.0, 0.0, 0.0]

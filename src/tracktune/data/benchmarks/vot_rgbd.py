@@ -24,7 +24,7 @@ from tracktune.data.benchmarks.common import (checked_root, frame_count_error, r
                                               read_name_list, read_vot_regions)
 from tracktune.data.index_cache import TreeReader, cached_scan
 from tracktune.data.sequence import Sequence
-from tracktune.errors import DataError
+from tracktune.errors import DataError, at_line
 
 logger = logging.getLogger(__name__)
 
