@@ -150,6 +150,7 @@ CASES = [
     # --- demo
     Case("demo-steps-0", "demo --adapt-steps 0 --out {w}/demo", r"argument --adapt-steps: 0 is out of range", code=2),
     Case("demo-method-unknown", "demo --methods lorra --out {w}/demo", r"lorra"),
+    Case("study-seeds-0", "study --seeds 0 --out {w}/study", r"argument --seeds: 0 is out of range", code=2),
     # --- checkpoints
     Case("resume-cut-state", "train --resume {w}/run_cut_state", r"state\.pt.*(truncated|corrupt|unreadable|checksum)|no checkpoint that verifies"),
 ]

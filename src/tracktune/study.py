@@ -45,6 +45,7 @@ from typing import Callable, Mapping, Optional, Sequence as SequenceOf
 
 import numpy as np
 
+from tracktune.cli_types import int_range
 from tracktune.demo import DEFAULT_METHODS, METHOD_RECIPES, DemoRecipe, parse_methods, run_demo
 from tracktune.errors import ConfigError
 from tracktune.eval.compare import compare
@@ -361,14 +362,14 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help=f"comma-separated methods, or all (known: {', '.join(METHOD_RECIPES)})")
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (default 3)")
+    parser.add_argument("--seeds", type=int_range(1), default=3, help="training seeds 0..N-1 (default 3)")
     parser.add_argument("--baseline", default="rgb", help="the method every other is compared with (default rgb)")
-    parser.add_argument("--test-sequences", type=int, default=None,
+    parser.add_argument("--test-sequences", type=int_range(1), default=None,
                         help="test sequences, a multiple of the 7 conditions (as many more train the methods; "
                              "default the demo's)")
     parser.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
-    parser.add_argument("--adapt-steps", type=int, default=None, help="optimiser steps per method")
-    parser.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples (default 4000)")
+    parser.add_argument("--adapt-steps", type=int_range(1), default=None, help="optimiser steps per method")
+    parser.add_argument("--resamples", type=int_range(100), default=4000, help="bootstrap resamples (default 4000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -9,7 +9,7 @@ import pytest
 from tracktune.cli import main as cli_main
 from tracktune.model.inference import int8_available
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
 MICRO = ["--set", "methods=[lora]", "--set", "model.depth=1", "--set", "lora.rank=4", "--set", "model.embed_dim=128",
          "--set", "model.num_heads=2"]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tracktune.errors import DataError
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "track"))
@@ -118,15 +119,19 @@ def test_binary_trajectories_read_as_the_toolkit_writes_them(tmp_path):
 
     from tracktune.eval.results import read_result_file
 
-    regions = [Special(1), Rectangle(10.5, 20.25, 30.0, 40.0), Special(0),
-               Polygon([(1.0, 2.0), (11.0, 2.0), (11.0, 7.0), (1.0, 7.0)])]
+    regions = [Special(1), Rectangle(10.5, 20.25, 30.0, 40.0), Special(0)]
     path = tmp_path / "seq_001.bin"
     with open(path, "wb") as handle:
         write_trajectory(handle, regions)
     prediction, notes = read_result_file(path)
-    expected = np.array([[np.nan] * 4, [10.5, 20.25, 30.0, 40.0], [np.nan] * 4, [1.0, 2.0, 10.0, 5.0]])
+    expected = np.array([[np.nan] * 4, [10.5, 20.25, 30.0, 40.0], [np.nan] * 4])
     np.testing.assert_allclose(prediction.boxes, expected, equal_nan=True)
-    np.testing.assert_allclose(prediction.corners[3], [1, 2, 11, 2, 11, 7, 1, 7])
+    # a polygon is not a rectangle: the rectangle protocols refuse it with a clear error
+    polygon = tmp_path / "poly_001.bin"
+    with open(polygon, "wb") as handle:
+        write_trajectory(handle, regions + [Polygon([(1.0, 2.0), (11.0, 2.0), (11.0, 7.0), (1.0, 7.0)])])
+    with pytest.raises(DataError, match="poly_001.bin"):
+        read_result_file(polygon)
 
 
 @needs_toolkit

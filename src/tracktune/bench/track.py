@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tracktune.cli_types import int_range
+
 PRECISION_CHOICES = ("fp32", "bf16", "fp16", "int8")
 
 
@@ -40,13 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG_OR_RUN", help="experiment YAML, or a run / checkpoint directory")
     parser.add_argument("--precision", action="append", choices=PRECISION_CHOICES, default=None,
                         help="precision to time (repeatable; default fp32, bf16 and int8 where available)")
-    parser.add_argument("--batch", type=int, default=1, metavar="N", help="sequences tracked in lockstep (default 1)")
-    parser.add_argument("--frames", type=int, default=20, help="frames of the synthetic sequence (default 20)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed passes per variant (default 5)")
+    parser.add_argument("--batch", type=int_range(1), default=1, metavar="N", help="sequences tracked in lockstep (default 1)")
+    parser.add_argument("--frames", type=int_range(1), default=20, help="frames of the synthetic sequence (default 20)")
+    parser.add_argument("--rounds", type=int_range(1), default=5, help="timed passes per variant (default 5)")
     parser.add_argument("--size", default="640x480", metavar="WxH", help="frame size (default 640x480)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field (repeatable; with a YAML config)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--threads", type=int_range(1), default=None, help="torch threads (default: torch's default)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -119,7 +121,7 @@ def run_benchmark(model, config, precisions, batch: int = 1, frames: int = 20, r
                   size=(640, 480)) -> dict:
     import torch
 
-    from tracktune.model.info import inference_flops, step_inputs
+    from tracktune.model_stats import inference_flops, step_inputs
     from tracktune.track.runner import BatchedRunner
 
     if batch < 1 or frames < 2 or rounds < 1:

@@ -39,6 +39,7 @@ import numpy as np
 from tracktune.data.annotations import Rows, read_rows, read_text, write_boxes
 from tracktune.data.benchmarks.catalog import RESULT_LAYOUTS as LAYOUTS
 from tracktune.errors import DataError, at_line
+from tracktune.eval.multistart import read_trajectory_binary
 from tracktune.eval.protocols import Prediction
 from tracktune.files import atomic_write_text, atomic_write_with
 
@@ -94,8 +95,11 @@ def _rows_to_boxes(path: Path, values: np.ndarray, widths: np.ndarray):
 
 
 def read_result_file(path: str | Path) -> tuple[Prediction, list[str]]:
-    """One result file -> (`Prediction`, notes about blank lines)."""
+    """One result file -> (`Prediction`, notes about blank lines); a vot-toolkit binary
+    trajectory (`.bin`) is read with `multistart.read_trajectory_binary`."""
     path = Path(path)
+    if path.suffix == ".bin":
+        return Prediction(boxes=read_trajectory_binary(path), source=path), []
     rows = read_table(path)
     if not rows.blank and rows.values.ndim == 2 and rows.values.shape[1] == 4 and len(set(rows.widths)) <= 1:
         return Prediction(boxes=rows.values, source=path), []  # the usual clean file: no per-line work
@@ -209,8 +213,6 @@ def read_tracker_results(directory: str | Path, sequences: list[str], layout: st
         runs = []
         for path in find_runs(directory, seq, layout):
             if path.suffix == ".bin":
-                from tracktune.eval.multistart import read_trajectory_binary
-
                 pred, run_notes = Prediction(boxes=read_trajectory_binary(path), source=path), []
             else:
                 pred, run_notes = read_result_file(path)
