@@ -207,8 +207,14 @@ def session(path: str | Path, threads: Optional[int] = None):
 
 def run_session(sess, inputs: dict) -> dict[str, np.ndarray]:
     """Run a session on torch or numpy inputs keyed by name -> outputs keyed by name."""
-    feed = {i.name: np.ascontiguousarray(inputs[i.name].cpu().numpy() if torch.is_tensor(inputs[i.name])
-                                         else inputs[i.name]) for i in sess.get_inputs()}
+    feed = {}
+    for i in sess.get_inputs():
+        value = inputs[i.name].cpu().numpy() if torch.is_tensor(inputs[i.name]) else np.asarray(inputs[i.name])
+        if i.type == "tensor(uint8)" and value.dtype != np.uint8:
+            # the graph takes uint8 images; a pipeline with float crops (lorat) is rounded to them,
+            # a departure of at most half a grey level from PyTorch's float input
+            value = np.clip(np.rint(value), 0, 255).astype(np.uint8)
+        feed[i.name] = np.ascontiguousarray(value)
     values = sess.run(None, feed)
     return {o.name: v for o, v in zip(sess.get_outputs(), values)}
 
@@ -284,7 +290,7 @@ class OnnxRuntimeModel:
         self.config = from_dict(ExperimentConfig, json.loads(props[META_CONFIG]), f"{self.path}:metadata")
         self.precision = props.get(META_PRECISION, "fp32")
         model_config = self.config.model
-        self.patch_size = model_config.patch_size
+        self.patch_size, self.design = model_config.patch_size, model_config.design
         self.template_size, self.search_size = model_config.template_size, model_config.search_size
         self.template_grid = (self.template_size // self.patch_size,) * 2
         self.search_grid = (self.search_size // self.patch_size,) * 2
