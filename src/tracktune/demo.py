@@ -39,7 +39,7 @@ from tracktune.cache import cache_home
 from tracktune.cli_types import int_range
 from tracktune.errors import ConfigError
 from tracktune.files import atomic_write_text
-from tracktune.locks import DirectoryLock
+from tracktune.locks import DirectoryLock, pid_alive
 from tracktune.progress import add_progress_arguments, progress_mode
 
 DEMO_FORMAT = 2  # bump when the recipe's meaning changes (part of the pretraining cache key); 2: LoRAT crop rule
@@ -316,18 +316,8 @@ def remove_dead_pretraining_runs(folder: Path) -> None:
     killed demo's debris); those of live processes stay."""
     for run_dir in folder.parent.glob(f"{folder.name}.run-*"):
         pid = run_dir.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def rgb_model(recipe: DemoRecipe, weights: Path):

@@ -49,7 +49,8 @@ def _owner_text(info: dict) -> str:
     return (f"{command} " if command else "") + f"({', '.join(parts)})"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one another user owns counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -152,7 +153,7 @@ class DirectoryLock:
             except FileExistsError:
                 info = read_owner(self.directory) or {}
                 same_host = info.get("host") == socket.gethostname()
-                if same_host and isinstance(info.get("pid"), int) and not _pid_alive(info["pid"]):
+                if same_host and isinstance(info.get("pid"), int) and not pid_alive(info["pid"]):
                     self.stale = info
                     self.path.unlink(missing_ok=True)
                     continue
