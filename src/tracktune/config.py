@@ -391,8 +391,8 @@ class ExperimentConfig:
 # accepted; `load_config` then says where the key came from (the YAML file's line, or the
 # `--set` override).
 
-# (embed_dim, depth, num_heads) of the named ViT sizes; the same table as
-# `tracktune.model.vit.VIT_SIZES` (a test keeps them equal; config reads no torch)
+# (embed_dim, depth, num_heads) of the named ViT sizes: the one table, read by `tracktune.model.vit`
+# (it lives here because config reads no torch)
 VIT_SIZES: dict[str, tuple[int, int, int]] = {
     "tiny": (192, 12, 3),
     "small": (384, 12, 6),

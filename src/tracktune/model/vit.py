@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tracktune.config import VIT_SIZES
+
 
 @dataclass(frozen=True)
 class ViTSpec:
@@ -48,15 +50,9 @@ def swiglu_hidden(embed_dim: int, mlp_ratio: float = 4.0) -> int:
     return (int(embed_dim * mlp_ratio * 2 / 3) + 7) // 8 * 8
 
 
-# (embed_dim, depth, num_heads); tiny is DeiT-Ti's shape (no DINOv2 weights exist for it; tests
-# and the demo shrink it further through `model.depth` / `model.embed_dim` overrides).
-VIT_SIZES: dict[str, tuple[int, int, int]] = {
-    "tiny": (192, 12, 3),
-    "small": (384, 12, 6),
-    "base": (768, 12, 12),
-    "large": (1024, 24, 16),
-    "giant": (1536, 40, 24),
-}
+# VIT_SIZES: (embed_dim, depth, num_heads) of the named sizes, one table in `tracktune.config`
+# (which reads no torch); tiny is DeiT-Ti's shape (no DINOv2 weights exist for it; tests and the
+# demo shrink it further through `model.depth` / `model.embed_dim` overrides).
 
 
 def vit_spec(size: str, layer_scale: bool = True, embed_dim: int | None = None, depth: int | None = None,
