@@ -114,6 +114,7 @@ def test_micro_study_two_seeds_and_a_rerun_gives_identical_numbers(tmp_path, mon
     assert written["seeds"] == [0, 1] and written["methods"]["lora"]["seeds"] == 2
     assert {"rgbt", "rgb_only", "clean_rgb"} <= set(written["scores"])
     assert any(line.startswith("lora") for line in "\n".join(lines).splitlines())
+    assert len(written["base"]["clean_condition"]["per_seed"]) == 2 and any(l.startswith("base rgb SR per seed") for l in lines)
     assert {c["claim"]: c["verdict"] for c in result["claims"]}["b-rgb"] == "not run"
     # the two seeds scored the same test sequences (data fixed), with other weights (the training seed)
     first, second = written["scores"]["rgbt"]["lora"]
@@ -124,3 +125,16 @@ def test_micro_study_two_seeds_and_a_rerun_gives_identical_numbers(tmp_path, mon
     assert any(not torch.equal(a[k], b[k]) for k in a)
     again = run_demo(micro_recipe(), ["rgb", "lora"], tmp_path / "again", progress=False, log=lambda _: None)
     assert again["per_sequence"]["rgbt"]["lora"] == first  # same seed, same machine: the same numbers
+
+
+def test_base_quality_per_seed_by_hand():
+    pooled = {"rgbt": {"rgb": [{"a": {"SR": 0.6}, "b": {"SR": 0.8}, "c": {"SR": 0.1}},
+                               {"a": {"SR": 0.7}, "b": {"SR": 0.9}, "c": {"SR": 0.2}}]},
+              "clean_rgb": {"rgb": [{"a": {"SR": 0.5}, "c": {"SR": 0.3}}, {"a": {"SR": 0.5}, "c": {"SR": 0.5}}]}}
+    groups = {"condition=clean": ["a", "b"], "condition=night": ["c"]}
+    base = S.base_quality(pooled, groups)
+    assert base["clean_condition"]["per_seed"] == pytest.approx([0.7, 0.8])
+    assert base["clean_condition"]["spread"] == pytest.approx(0.1) and base["clean_condition"]["sequences"] == 2
+    assert base["clean_twins"]["per_seed"] == pytest.approx([0.4, 0.5])
+    assert "70.0 / 80.0 (spread 10.0)" in S.base_line(base)
+    assert S.base_quality({"rgbt": {}}, groups) == {} and S.base_line({}).endswith("not run")

@@ -262,6 +262,35 @@ def claims_table(results: SequenceOf[Mapping]) -> str:
     return "\n".join(lines)
 
 
+def base_quality(pooled: Mapping, groups: Mapping[str, list[str]], method: str = "rgb", metric: str = "SR") -> dict:
+    """The RGB base per seed: its mean on the clean test condition (`rgbt` view, the clean
+    sequences) and on every test sequence's clean twin (`clean_rgb`), and each one's spread
+    across seeds (max - min): what the issue's "competent base" is read against."""
+    out: dict = {}
+    clean = groups.get("condition=clean", [])
+    runs = pooled.get("rgbt", {}).get(method)
+    if runs and clean:
+        per_seed = [float(np.mean([run[s][metric] for s in clean])) for run in runs]
+        out["clean_condition"] = {"per_seed": per_seed, "spread": max(per_seed) - min(per_seed), "sequences": len(clean)}
+    twins = pooled.get("clean_rgb", {}).get(method)
+    if twins:
+        per_seed = [float(np.mean([v[metric] for v in run.values()])) for run in twins]
+        out["clean_twins"] = {"per_seed": per_seed, "spread": max(per_seed) - min(per_seed),
+                              "sequences": len(twins[0])}
+    return out
+
+
+def base_line(base: Mapping, method: str = "rgb") -> str:
+    parts = []
+    for key, label in (("clean_condition", "clean test condition"), ("clean_twins", "clean twins of every test sequence")):
+        if key in base:
+            b = base[key]
+            parts.append(f"{label} ({b['sequences']} seq) " + " / ".join(f"{100 * v:.1f}" for v in b["per_seed"])
+                         + f" (spread {100 * b['spread']:.1f})")
+
+    return f"base {method} SR per seed: " + ("; ".join(parts) if parts else "not run")
+
+
 # --------------------------------------------------------------------------------------
 # Power: sequences and seeds needed to resolve a paired difference
 # --------------------------------------------------------------------------------------
@@ -333,6 +362,7 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
     groups = condition_groups(summaries[0]["test_sequences"])
     text, numbers = method_table(pooled, groups, baseline, resamples=resamples)
     claims = evaluate_claims(pooled, groups, resamples=resamples)
+    base = base_quality(pooled, groups)
     power = {}
     for a, b in (("lora", "rgb"), ("srft", "full"), ("lora+fctl", "lora+aug"), ("patrack-matched", "lora"),
                  ("full", "lora")):
@@ -341,7 +371,7 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
             parts["sequences_needed"] = {str(k): sequences_needed(parts, k) for k in (1, 3, 5)}
             power[f"{a} - {b}"] = parts
     study = {"seeds": list(map(int, seeds)), "data_seed": data_seed, "baseline": baseline, "methods": numbers,
-             "claims": claims, "power": power, "test_sequences": len(summaries[0]["test_sequences"]),
+             "claims": claims, "base": base, "power": power, "test_sequences": len(summaries[0]["test_sequences"]),
              "recipe": dataclasses.asdict(recipe), "wall_seconds": time.perf_counter() - start,
              "scores": pooled}
     out.mkdir(parents=True, exist_ok=True)
@@ -350,6 +380,7 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
     log(text)
     log(f"\nSR in %, mean over {len(seeds)} seed(s) and {study['test_sequences']} test sequences; CI: 95 % paired "
         f"bootstrap over sequences crossed with the seeds; * the CI excludes 0 (vs {baseline})")
+    log(base_line(base))
     log("\nclaims:\n" + claims_table(claims))
     for pair, parts in power.items():
         log(f"power {pair}: sd sequence x method {parts['sd_int']:.3f}, run-to-run per sequence {parts['sd_noise']:.3f}, "

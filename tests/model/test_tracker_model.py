@@ -199,3 +199,25 @@ def test_sizes_have_their_published_parameter_counts():
     per_block = 2 * (2 * c) + 4 * (c * c + c) + 2 * c + (c * 4 * c + 4 * c) + (4 * c * c + c)
     assert blocks == 12 * per_block
     assert math.isclose(blocks / 1e6, 85.07, abs_tol=0.01)  # DINOv2 ViT-B/14 blocks
+
+
+def test_lorat_backward_is_bitwise_repeatable_with_threads():
+    """The token-type lookup's backward once accumulated through index_put_, which differs from
+    run to run on CPU with several threads (the demo's pretraining gave other weights on a rerun)."""
+    model = tiny(template=64, search=64, dim=128, depth=1).train()  # the demo's width and batch: the old
+    z, x = images(batch=32, template=64, search=64)  # lookup gave a new gradient on nearly every call here
+    mask = torch.rand(32, 4, 4, generator=torch.Generator().manual_seed(2)) > 0.5
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        grads = []
+        for _ in range(6):
+            model.zero_grad()
+            out = model(z, x, template_mask=mask)
+            (out["score_logits"].float().square().mean() + out["boxes"].float().mean()).backward()
+            grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    finally:
+        torch.set_num_threads(threads)
+    assert grads[0]["token_type_embed"].abs().sum() > 0
+    for other in grads[1:]:
+        assert all(torch.equal(grads[0][n], other[n]) for n in grads[0]), "backward differs between identical calls"

@@ -253,7 +253,10 @@ class TrackerModel(nn.Module):
         else:
             if tuple(template_mask.shape[1:]) != (zh, zw):
                 raise ValueError(f"template_mask has shape {tuple(template_mask.shape)}, expected (B, {zh}, {zw})")
-            token_type = self.token_type_embed[template_mask.flatten(1).long()]  # (B, zh*zw, C)
+            # rows 1 (foreground) / 0 (background) per cell; `where`, not an index lookup, because the
+            # lookup's backward (index_put_ with accumulate) is not deterministic on CPU
+            foreground = template_mask.flatten(1).bool().unsqueeze(-1)  # (B, zh*zw, 1)
+            token_type = torch.where(foreground, self.token_type_embed[1], self.token_type_embed[0])  # (B, zh*zw, C)
         return tokens + (position + token_type).to(tokens.dtype)
 
     def run_blocks(self, tokens: torch.Tensor, search_of: Callable[[torch.Tensor], torch.Tensor],
