@@ -81,7 +81,7 @@ class DemoRecipe:
     scale_jitter: float = 0.15
     # optimisation
     batch_size: int = 32
-    pretrain_steps: int = 2000
+    pretrain_steps: int = 3500  # seed 0: 2000 steps clean SR 0.54, 3000: 0.70, 4000: 0.77 (README, "the RGB base")
     pretrain_lr: float = 2e-3
     adapt_steps: int = 300
     adapt_lr: float = 1e-3

@@ -160,6 +160,22 @@ def test_lorat_crop_is_pixel_aligned_by_hand():
     assert transform.scale != pytest.approx(transform.sy, rel=1e-3)
 
 
+def test_lorat_training_crop_matches_the_exact_crop_within_a_hundredth_of_a_grey_level():
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        height, width = (int(v) for v in rng.integers(20, 200, 2))
+        image = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+        scale = rng.uniform(0.3, 3.0, 2)
+        translation = rng.uniform(-60, 60, 2)
+        exact, t_exact = lorat_crop(image, scale, translation, 64)
+        fast, t_fast = lorat_crop(image, scale, translation, 64, exact=False)
+        assert t_exact == t_fast
+        np.testing.assert_allclose(fast, exact, atol=0.01)
+    # and against the bilinear formula written out (a 2x upsampling)
+    crop, _ = lorat_crop(image[:20, :30], [2.0, 2.0], [0.0, 0.0], 40, exact=False)
+    np.testing.assert_allclose(crop, _upsample2(image[:20, :20].astype(np.float64)), atol=0.01)
+
+
 def test_lorat_crop_pads_a_window_leaving_the_frame_with_the_mean():
     image = np.full((30, 30, 3), 200, np.uint8)
     image[:, :15] = 100  # mean 150

@@ -183,3 +183,15 @@ def test_method_hooks_reach_the_loss_and_the_step(tmp_path, rgb_weights):
 def test_bad_logging_interval(tmp_path):
     with pytest.raises(ConfigError, match="log_every"):
         train(tiny_config(log_every=0), tmp_path / "run", progress=False, sources=memory_sources())
+
+
+def test_training_threads_leave_the_loader_workers_their_cores():
+    from tracktune.train.trainer import training_threads
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert training_threads(cpu, 2, 1, current=2, cores=2) == 1  # the demo's machine: 2 workers, 2 cores
+    assert training_threads(cpu, 2, 1, current=16, cores=16) == 14
+    assert training_threads(cpu, 2, 2, current=16, cores=16) == 6  # two processes on the 16 cores
+    assert training_threads(cpu, 2, 1, current=4, cores=16) == 4  # never more than the caller set
+    assert training_threads(cpu, 0, 1, current=8, cores=8) == 8  # no workers: nothing to leave
+    assert training_threads(cuda, 2, 1, current=8, cores=8) == 8

@@ -396,9 +396,11 @@ class PairDataset(Dataset):
                                                   uniforms, retry_seed)
             else:
                 scale, translation = siamfc_params(box_xyxy, factor, size)
-            crops = [lorat_crop(image, scale, translation, size, flipped=flipped) if image is not None else (None, None)
+            crops = [lorat_crop(image, scale, translation, size, flipped=flipped, exact=False) if image is not None
+                     else (None, None)
                      for image in (rgb, aux, twin)]
-            rounded = [None if c is None else np.clip(np.rint(c), 0, 255).astype(np.uint8) for c, _ in crops]
+            # to uint8, rounding half to even like np.rint (the crops are >= 0: the abs is a no-op)
+            rounded = [None if c is None else cv2.convertScaleAbs(c) for c, _ in crops]
             return rounded[0], rounded[1], rounded[2], crops[0][1]
         window_box = jitter_box(box, scale_jitter, center_jitter, gaussians, uniforms) if any(jitter) else box
         if self.pipeline == "ostrack":
