@@ -130,6 +130,7 @@ def base_config(recipe: DemoRecipe, name: str, fusion: str, modality: str, steps
     t.epochs, t.batch_size, t.lr, t.weight_decay, t.warmup_fraction = 1, recipe.batch_size, lr, 0.05, 0.05
     t.amp, t.device = "bf16", "cpu"
     t.deterministic = recipe.deterministic
+    t.threads = max(1, (os.cpu_count() or 1) - d.num_workers)  # the workers take a core each
     t.checkpoint_every, t.log_every, t.keep_last = steps, max(1, steps // 20), 1
     config.lora.rank, config.lora.alpha = recipe.lora_rank, float(recipe.lora_rank)
     config.track.window_influence = recipe.window_influence

@@ -185,13 +185,12 @@ def test_bad_logging_interval(tmp_path):
         train(tiny_config(log_every=0), tmp_path / "run", progress=False, sources=memory_sources())
 
 
-def test_training_threads_leave_the_loader_workers_their_cores():
-    from tracktune.train.trainer import training_threads
 
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert training_threads(cpu, 2, 1, current=2, cores=2) == 1  # the demo's machine: 2 workers, 2 cores
-    assert training_threads(cpu, 2, 1, current=16, cores=16) == 14
-    assert training_threads(cpu, 2, 2, current=16, cores=16) == 6  # two processes on the 16 cores
-    assert training_threads(cpu, 2, 1, current=4, cores=16) == 4  # never more than the caller set
-    assert training_threads(cpu, 0, 1, current=8, cores=8) == 8  # no workers: nothing to leave
-    assert training_threads(cuda, 2, 1, current=8, cores=8) == 8
+def test_train_threads_is_set_for_the_run_and_restored(tmp_path):
+    seen = []
+    config = tiny_config()
+    config.train.threads = 1
+    before = torch.get_num_threads()
+    train(config, tmp_path / "run", progress=False, sources=memory_sources(),
+          on_step=lambda step, metrics: seen.append(torch.get_num_threads()))
+    assert seen and set(seen) == {1} and torch.get_num_threads() == before

@@ -182,7 +182,8 @@ class Trainer:
         samples_per_step = t.batch_size
         window_start, window_steps = time.perf_counter(), 0
         threads_before = torch.get_num_threads()
-        torch.set_num_threads(training_threads(world.device, config.data.num_workers, world.world_size, threads_before))
+        if t.threads is not None and world.device.type == "cpu":
+            torch.set_num_threads(t.threads)
         try:
             while self.step < plan.total_steps:
                 epoch, in_epoch = divmod(self.step, plan.steps_per_epoch)
@@ -430,25 +431,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 def _note(text: str) -> None:
     print(f"note: {text}", file=sys.stderr)
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def training_threads(device: torch.device, num_workers: int, world_size: int, current: int,
-                     cores: Optional[int] = None) -> int:
-    """Intra-op threads of a training process. On CPU the loader's workers (one core each)
-    and the other processes share the cores with this one: it takes what they leave, at
-    least one (on 2 cores with 2 workers, 1 thread ran the demo's pretraining 1.35x faster
-    than 2). CUDA training keeps `current`."""
-    if device.type != "cpu" or num_workers <= 0:
-        return current
-    cores = available_cores() if cores is None else cores
-    return max(1, min(current, cores // max(1, world_size) - num_workers))
 
 
 def train(config: ExperimentConfig, run_dir: str | Path, progress: bool = True, resume: bool = False,
