@@ -266,17 +266,18 @@ def base_quality(pooled: Mapping, groups: Mapping[str, list[str]], method: str =
     """The RGB base per seed: its mean on the clean test condition (`rgbt` view, the clean
     sequences) and on every test sequence's clean twin (`clean_rgb`), and each one's spread
     across seeds (max - min): what the issue's "competent base" is read against."""
+    def per_seed(runs: list, sequences: list[str]) -> dict:
+        means = [float(np.mean([run[s][metric] for s in sequences])) for run in runs]
+        return {"per_seed": means, "spread": max(means) - min(means), "sequences": len(sequences)}
+
     out: dict = {}
     clean = groups.get("condition=clean", [])
     runs = pooled.get("rgbt", {}).get(method)
     if runs and clean:
-        per_seed = [float(np.mean([run[s][metric] for s in clean])) for run in runs]
-        out["clean_condition"] = {"per_seed": per_seed, "spread": max(per_seed) - min(per_seed), "sequences": len(clean)}
+        out["clean_condition"] = per_seed(runs, clean)
     twins = pooled.get("clean_rgb", {}).get(method)
     if twins:
-        per_seed = [float(np.mean([v[metric] for v in run.values()])) for run in twins]
-        out["clean_twins"] = {"per_seed": per_seed, "spread": max(per_seed) - min(per_seed),
-                              "sequences": len(twins[0])}
+        out["clean_twins"] = per_seed(twins, list(twins[0]))
     return out
 
 
@@ -287,7 +288,6 @@ def base_line(base: Mapping, method: str = "rgb") -> str:
             b = base[key]
             parts.append(f"{label} ({b['sequences']} seq) " + " / ".join(f"{100 * v:.1f}" for v in b["per_seed"])
                          + f" (spread {100 * b['spread']:.1f})")
-
     return f"base {method} SR per seed: " + ("; ".join(parts) if parts else "not run")
 
 
