@@ -138,3 +138,47 @@ def test_base_quality_per_seed_by_hand():
     assert base["clean_twins"]["per_seed"] == pytest.approx([0.4, 0.5])
     assert "70.0 / 80.0 (spread 10.0)" in S.base_line(base)
     assert S.base_quality({"rgbt": {}}, groups) == {} and S.base_line({}).endswith("not run")
+
+
+def test_study_reuses_finished_seeds_of_the_same_recipe_only(tmp_path, monkeypatch):
+    import dataclasses
+
+    from test_demo import micro_recipe
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TRACKTUNE_SYNTHETIC", raising=False)
+    ran = []
+    real_run_demo = S.run_demo
+
+    def counting_run_demo(recipe, methods, out, **kwargs):
+        ran.append((recipe.seed, tuple(methods)))
+        return real_run_demo(recipe, methods, out, **kwargs)
+
+    monkeypatch.setattr(S, "run_demo", counting_run_demo)
+    out = tmp_path / "study"
+    first = S.run_study(micro_recipe(), ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200)
+    lines = []
+    second = S.run_study(micro_recipe(), ["rgb", "lora"], [0, 1], out, progress=False, log=lines.append,
+                         resamples=200)
+    assert ran == [(0, ("rgb", "lora")), (1, ("rgb", "lora"))]  # seed 0 read back, seed 1 run
+    assert any("reusing" in line and "seed-0" in line for line in lines)
+    assert second["scores"]["rgbt"]["lora"][0] == first["scores"]["rgbt"]["lora"][0]
+    # a subset of the methods is read from the same runs, and only that subset is pooled
+    subset = S.run_study(micro_recipe(), ["rgb"], [0, 1], out, progress=False, log=lambda _: None, resamples=200)
+    assert len(ran) == 2 and set(subset["scores"]["rgbt"]) == {"rgb"}
+    # another recipe, a method not run before, or --fresh: the seed runs again
+    changed = dataclasses.replace(micro_recipe(), adapt_steps=3)
+    S.run_study(changed, ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200)
+    S.run_study(changed, ["rgb", "lora", "full"], [0], out, progress=False, log=lambda _: None, resamples=200)
+    S.run_study(changed, ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200, reuse=False)
+    assert ran[2:] == [(0, ("rgb", "lora")), (0, ("rgb", "lora", "full")), (0, ("rgb", "lora"))]
+
+
+def test_study_refuses_a_garbled_seed_summary(tmp_path):
+    from test_demo import micro_recipe
+
+    seed_out = tmp_path / "seed-0"
+    seed_out.mkdir()
+    (seed_out / "summary.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="summary.json.*unreadable"):
+        S.finished_seed(seed_out, micro_recipe(), ["rgb"])

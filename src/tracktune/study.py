@@ -348,16 +348,26 @@ def sequences_needed(parts: Mapping, runs: int, target: float = MARGIN, z: float
 
 
 def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, baseline: str = "rgb",
-              progress: bool = True, log: Callable[[str], None] = print, resamples: int = 4000) -> dict:
+              progress: bool = True, log: Callable[[str], None] = print, resamples: int = 4000,
+              reuse: bool = True) -> dict:
     """Run the demo once per seed (data fixed), pool, tabulate, test the claims; writes
-    `out/study.json` and returns it."""
+    `out/study.json` and returns it. With `reuse`, a seed whose folder already holds a
+    finished run of the same recipe and methods is read, not rerun (a study stopped part way
+    resumes at the first unfinished seed; adding seeds runs only the new ones)."""
     start = time.perf_counter()
     data_seed = recipe.data_seed if recipe.data_seed is not None else recipe.seed
     summaries = []
     for seed in seeds:
-        log(f"== seed {seed} ({len(summaries) + 1}/{len(seeds)})")
         r = dataclasses.replace(recipe, seed=int(seed), data_seed=data_seed)
-        summaries.append(run_demo(r, methods, out / f"seed-{seed}", progress=progress, log=log))
+        seed_out = out / f"seed-{seed}"
+        done = finished_seed(seed_out, r, methods) if reuse else None
+        if done is not None:
+            log(f"== seed {seed} ({len(summaries) + 1}/{len(seeds)}): reusing {seed_out / 'summary.json'} "
+                "(same recipe and methods; --fresh reruns it)")
+            summaries.append(done)
+            continue
+        log(f"== seed {seed} ({len(summaries) + 1}/{len(seeds)})")
+        summaries.append(run_demo(r, methods, seed_out, progress=progress, log=log))
     pooled = pool(summaries)
     groups = condition_groups(summaries[0]["test_sequences"])
     text, numbers = method_table(pooled, groups, baseline, resamples=resamples)
@@ -390,6 +400,29 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
     return study
 
 
+def finished_seed(seed_out: Path, recipe, methods: SequenceOf[str]) -> Optional[dict]:
+    """The summary of a finished demo run in `seed_out` made with exactly `recipe` (a
+    `DemoRecipe`) and with every one of `methods`, else None. A summary that cannot be read
+    is an error (the study wrote it whole, atomically: something else changed it)."""
+    path = seed_out / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); remove it or run the study with --fresh") from exc
+    wanted = json.loads(json.dumps(dataclasses.asdict(recipe), default=list))  # tuples as JSON lists
+    if not isinstance(summary, dict) or summary.get("recipe") != wanted:
+        return None
+    if not set(methods) <= set(summary.get("methods", {})):
+        return None
+    # only the requested methods, as a fresh run of them would have written
+    summary["methods"] = {name: summary["methods"][name] for name in methods}
+    summary["per_sequence"] = {view: {name: scores for name, scores in per_method.items() if name in methods}
+                               for view, per_method in summary.get("per_sequence", {}).items()}
+    return summary
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help=f"comma-separated methods, or all (known: {', '.join(METHOD_RECIPES)})")
@@ -401,6 +434,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
     parser.add_argument("--adapt-steps", type=int_range(1), default=None, help="optimiser steps per method")
     parser.add_argument("--resamples", type=int_range(100), default=4000, help="bootstrap resamples (default 4000)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="rerun every seed (default: a seed folder holding a finished run of the same recipe "
+                             "and methods is reused)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -425,5 +461,5 @@ def main(args: argparse.Namespace) -> int:
     if args.baseline not in methods:
         raise ConfigError(f"--baseline {args.baseline} is not among --methods ({', '.join(methods)})")
     run_study(recipe, methods, list(range(args.seeds)), Path(args.out), baseline=args.baseline,
-              progress=not args.no_progress, resamples=args.resamples)
+              progress=not args.no_progress, resamples=args.resamples, reuse=not args.fresh)
     return 0
