@@ -14,6 +14,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "inference": ("tracktune.bench.inference", "batch-1 tracking-step latency: merged vs base model, fp32 / bf16"),
     "track": ("tracktune.bench.track", "end-to-end tracking FPS beside model-only FPS and GEMM throughput, "
                                        "fp32 / bf16 / int8"),
+    "accuracy": ("tracktune.bench.accuracy", "what a tracking precision costs: SR / PR per precision with the paired "
+                                             "difference, and score-map agreement"),
 }
 
 
