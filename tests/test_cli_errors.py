@@ -107,6 +107,9 @@ CASES = [
     Case("model-info-depth-0", "model-info {w}/micro.yaml --set model.depth=0", r"--set model\.depth=0: model\.depth: 0 is out of range"),
     Case("bench-rounds-0", "bench inference {w}/micro.yaml --rounds 0", r"argument --rounds: 0 is out of range; expected an integer >= 1", code=2),
     Case("bench-bad-config", "bench inference {w}/dup.yaml", r"duplicate key"),
+    Case("bench-accuracy-checkpoint-missing", "bench accuracy --checkpoint {w}/nothing --dataset lasher --root {w}/ds", r"checkpoint not found: .*nothing"),
+    Case("bench-accuracy-dataset-unknown", "bench accuracy --checkpoint {w}/run --dataset lashr --root {w}/ds", r"lashr.*did you mean 'lasher'"),
+    Case("bench-accuracy-every-0", "bench accuracy --checkpoint {w}/run --dataset lasher --agreement-every 0", r"argument --agreement-every: 0 is out of range", code=2),
     # --- run
     Case("run-set-outside-track", "run --checkpoint {w}/run --dataset lasher --root {w}/ds --out {w}/res --set model.embed_dim=64", r"--set model\.embed_dim=64: model\.embed_dim does not apply here: run rebuilds the model"),
     Case("run-set-track-out-of-range", "run --checkpoint {w}/run --dataset lasher --root {w}/ds --out {w}/res --set track.search_factor=0", r"--set track\.search_factor=0: track\.search_factor: 0\.0 is out of range"),
