@@ -14,8 +14,10 @@ pools three views of each tracker's per-sequence scores:
   degradation off; `data/synthetic.py`): what RGB skill a tracker has where RGB is good,
   the forgetting test.
 
-Statistics: `tracktune.eval.compare.compare` (paired bootstrap over sequences, crossed with
-a resample of each side's seeds; sign-flip permutation and sign tests). A method's own CI
+Statistics: `tracktune.eval.compare.compare` (paired bootstrap over sequences with the seeds
+resampled jointly, `hierarchy="paired"`: seed i pretrains the RGB base every method adapts,
+so run i of two methods share that base and its luck cancels in their difference; sign-flip
+permutation and sign tests). A method's own CI
 is its comparison against an all-zero baseline (the same bootstrap, of the mean itself).
 
 The claims (`CLAIMS`) are paired differences of one method against another on one view and
@@ -106,12 +108,12 @@ def paired(runs: Mapping[str, list], baseline: str, metric: str = "SR", groups: 
     """`tracktune.eval.compare.compare` of every method in `runs` (`{method: [per-sequence
     scores per seed]}`) against `baseline`, on one metric, overall and per group."""
     return compare(dict(runs), baseline=baseline, metrics=[metric], attributes=dict(groups or {}),
-                   resamples=resamples, seed=seed, protocol="lasher", percent=True)
+                   resamples=resamples, seed=seed, protocol="lasher", percent=True, hierarchy="paired")
 
 
 def zero_runs(runs: list, metric: str = "SR") -> list:
     """An all-zero result set shaped like `runs` (its comparison gives a method's own CI)."""
-    return [{seq: {metric: 0.0} for seq in runs[0]}]
+    return [{seq: {metric: 0.0} for seq in runs[0]} for _ in runs]  # one per run: paired by seed
 
 
 def only(scores: list, metric: str) -> list:
@@ -389,7 +391,7 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
     log("")
     log(text)
     log(f"\nSR in %, mean over {len(seeds)} seed(s) and {study['test_sequences']} test sequences; CI: 95 % paired "
-        f"bootstrap over sequences crossed with the seeds; * the CI excludes 0 (vs {baseline})")
+        f"bootstrap over sequences and seeds (paired by seed); * the CI excludes 0 (vs {baseline})")
     log(base_line(base))
     log("\nclaims:\n" + claims_table(claims))
     for pair, parts in power.items():

@@ -49,6 +49,14 @@ def _loop_bootstrap(x, y, resamples, seed, hierarchy="crossed"):
                 total += sum(x[j][s] for j in jx[b]) / len(x) - sum(y[k][s] for k in jy[b]) / len(y)
             reps.append(total / n)
         return reps
+    if hierarchy == "paired":
+        j = rng.integers(0, len(x), size=(resamples, len(x)))
+        for b in range(resamples):
+            total = 0.0
+            for s in seqs[b]:
+                total += sum(x[r][s] - y[r][s] for r in j[b]) / len(x)
+            reps.append(total / n)
+        return reps
     jx = rng.integers(0, len(x), size=(resamples, n, len(x)))
     jy = rng.integers(0, len(y), size=(resamples, n, len(y)))
     for b in range(resamples):
@@ -81,19 +89,42 @@ def test_bootstrap_ci_equals_a_plain_loop_with_the_same_draws_and_differs_only_b
         assert abs(a - b) < 4 * math.sqrt(2) * mc_se
 
 
-@pytest.mark.parametrize("hierarchy", ["crossed", "nested"])
+@pytest.mark.parametrize("hierarchy", ["crossed", "nested", "paired"])
 def test_hierarchical_bootstrap_over_runs_equals_a_plain_loop(hierarchy):
     rng = np.random.default_rng(3)
     n = 12
     x = [list(rng.uniform(0, 1, n)) for _ in range(3)]
-    y = [list(rng.uniform(0, 1, n)) for _ in range(2)]
+    y = [list(rng.uniform(0, 1, n)) for _ in range(3 if hierarchy == "paired" else 2)]
     result = compare({"base": [_scores(r) for r in y], "new": [_scores(r) for r in x]}, resamples=500, seed=5,
                      hierarchy=hierarchy)
     row = result.row("new", "SR")
     reps = sorted(_loop_bootstrap(x, y, 500, 5, hierarchy))
     assert row.ci == pytest.approx((_quantile(reps, 0.025), _quantile(reps, 0.975)), abs=1e-12)
     assert row.mean_diff == pytest.approx(np.mean(np.mean(x, axis=0) - np.mean(y, axis=0)), abs=1e-15)
-    assert result.runs == {"base": 2, "new": 3}
+    assert result.runs == {"base": len(y), "new": 3}
+
+
+def test_paired_runs_cancel_a_seed_shared_by_both_methods_and_crossed_runs_do_not():
+    # run r of both methods starts from the same base (seed r): a large offset shared by the
+    # pair, a small one of their own; the effect is a constant +0.01 on every sequence
+    rng = np.random.default_rng(1)
+    n, runs = 50, 3
+    scene = rng.uniform(0.3, 0.7, n)
+    shared = rng.normal(0, 0.10, runs)
+    y = [scene + shared[r] + rng.normal(0, 0.002) + rng.normal(0, 0.005, n) for r in range(runs)]
+    x = [scene + shared[r] + 0.01 + rng.normal(0, 0.002) + rng.normal(0, 0.005, n) for r in range(runs)]
+    data = {"b": [_scores(r) for r in y], "m": [_scores(r) for r in x]}
+    paired = compare(data, resamples=2000, hierarchy="paired").row("m", "SR").ci
+    crossed = compare(data, resamples=2000, hierarchy="crossed").row("m", "SR").ci
+    assert paired[0] > 0  # resolved: the shared seed offset cancels within each pair
+    assert crossed[0] < 0 < crossed[1]  # the shared offsets, redrawn independently, swamp the effect
+    assert (crossed[1] - crossed[0]) > 5 * (paired[1] - paired[0])
+
+
+def test_paired_needs_equal_run_counts():
+    one, two = _scores(np.full(5, 0.5)), _scores(np.full(5, 0.6))
+    with pytest.raises(ConfigError, match="hierarchy paired.*m 1"):
+        compare({"b": [one, two], "m": [two]}, hierarchy="paired")
 
 
 def test_crossed_resampling_keeps_the_spread_of_a_run_that_is_good_on_every_sequence():

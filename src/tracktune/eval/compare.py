@@ -29,6 +29,10 @@ computed, exactly (docs/compare.md says it in prose):
   (`rng.integers(0, R, size=(resamples, n, R))`, method then baseline): the textbook
   two-stage scheme, which treats each sequence's runs as independent of the others' and
   so understates the spread that comes from a run being good or bad on all sequences.
+  `hierarchy="paired"` (equal run counts, run `i` of every method trained from the same
+  seed, e.g. from one shared pretrained base per seed, as `tracktune study` does) draws one
+  `J = rng.integers(0, R, size=(resamples, R))` for both sides, so a seed's luck shared by
+  both methods cancels: `mean_s mean_j (x[m][J[b, j], I[b, s]] - x[base][J[b, j], I[b, s]])`.
   The interval is the `(1 - confidence) / 2` and `(1 + confidence) / 2` quantiles of the
   replicates (`numpy.quantile`, linear interpolation).
 - Permutation test (two-sided, sign flip): the statistic is `|mean_s d[s]|`; under the
@@ -60,7 +64,7 @@ from tracktune.errors import ConfigError, DataError
 ALL = "all"  # the group name of the whole sequence set
 TIE_TOLERANCE = 0.001
 EXACT_MAX = 16
-HIERARCHIES = ("crossed", "nested")
+HIERARCHIES = ("crossed", "nested", "paired")
 
 
 # ---- the statistics, on arrays -------------------------------------------------------
@@ -83,6 +87,16 @@ def bootstrap_means(x: np.ndarray, y: np.ndarray, resamples: int = 10000, seed: 
     if len(x) == 1 and len(y) == 1:
         d = x[0] - y[0]
         return d[seqs].mean(axis=1)
+    if hierarchy == "paired":
+        if len(x) != len(y):
+            raise ConfigError(f"hierarchy paired matches run i of the method with run i of the baseline; "
+                              f"they have {len(x)} and {len(y)} runs")
+        # one draw of run indices for both sides: run i of each shares its seed (and what the seed made)
+        offsets = (np.arange(resamples)[:, None] * n + seqs).ravel()
+        counts = np.bincount(offsets, minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+        run_d = counts @ (x - y).T / n  # (resamples, R)
+        j = rng.integers(0, len(x), size=(resamples, len(x)))
+        return run_d[np.arange(resamples)[:, None], j].mean(axis=1)
     if hierarchy == "crossed":
         # counts[b, s]: how often replicate b drew sequence s; per-run means over the drawn sequences
         offsets = (np.arange(resamples)[:, None] * n + seqs).ravel()
@@ -404,6 +418,11 @@ def compare(report_or_scores, baseline: str | None = None, *, metrics: Sequence[
     src = {m: list((sources or {}).get(m, [])) or [f"method {m}" + (f" run {i + 1}" if len(runs) > 1 else "")
                                                     for i in range(len(runs))]
            for m, runs in methods.items()}
+    if hierarchy == "paired":
+        unmatched = [f"{m} {len(runs)}" for m, runs in methods.items() if len(runs) != len(methods[baseline])]
+        if unmatched:
+            raise ConfigError(f"hierarchy paired matches run i of each method with run i of the baseline "
+                              f"({baseline}: {len(methods[baseline])} runs); these differ: {', '.join(unmatched)}")
     # every run must hold the same sequences as the baseline's first run
     reference = list(methods[baseline][0])
     ref_set = set(reference)

@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tie-tolerance", type=float_range(0), default=TIE_TOLERANCE,
                         help=f"a per-sequence |difference| up to this is a tie (fraction; default {TIE_TOLERANCE})")
     parser.add_argument("--hierarchy", choices=HIERARCHIES, default="crossed",
-                        help="with several runs: resample runs once per replicate (crossed, default) or per "
-                             "resampled sequence (nested); docs/compare.md")
+                        help="with several runs: resample runs once per replicate (crossed, default), per "
+                             "resampled sequence (nested), or once for both sides when run i of every method "
+                             "shares seed i's starting model (paired); docs/compare.md")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH",
                         help="write a plot of the per-sequence differences (PNG, PDF, SVG)")
