@@ -172,6 +172,10 @@ def test_study_reuses_finished_seeds_of_the_same_recipe_only(tmp_path, monkeypat
     S.run_study(changed, ["rgb", "lora", "full"], [0], out, progress=False, log=lambda _: None, resamples=200)
     S.run_study(changed, ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200, reuse=False)
     assert ran[2:] == [(0, ("rgb", "lora")), (0, ("rgb", "lora", "full")), (0, ("rgb", "lora"))]
+    # a run written under another DEMO_FORMAT (the recipe meant something else) runs again
+    monkeypatch.setattr(S, "DEMO_FORMAT", S.DEMO_FORMAT + 1)
+    S.run_study(changed, ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200)
+    assert len(ran) == 6
 
 
 def test_study_refuses_a_garbled_seed_summary(tmp_path):

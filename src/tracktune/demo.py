@@ -570,6 +570,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
             summary["methods"][name]["clean_rgb"] = _metrics(twin_report.trackers[name].metrics)
     summary["pretrain"] = {"seconds": pretrain_seconds, "cached": cached, "weights": str(weights)}
     summary["recipe"] = dataclasses.asdict(recipe)
+    summary["demo_format"] = DEMO_FORMAT  # what the recipe meant (a study reuses a seed's run only at the same)
     summary["test_sequences"] = {s.name: attributes[s.name]["condition"] for s in test}
     plots = plot_curves(report, out / "plots")
     gif = night_gif(test, boxes, out / "night.gif")

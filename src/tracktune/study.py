@@ -48,7 +48,7 @@ from typing import Callable, Mapping, Optional, Sequence as SequenceOf
 import numpy as np
 
 from tracktune.cli_types import int_range
-from tracktune.demo import DEFAULT_METHODS, METHOD_RECIPES, DemoRecipe, parse_methods, run_demo
+from tracktune.demo import DEFAULT_METHODS, DEMO_FORMAT, METHOD_RECIPES, DemoRecipe, parse_methods, run_demo
 from tracktune.errors import ConfigError
 from tracktune.eval.compare import compare
 
@@ -404,7 +404,7 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
 
 def finished_seed(seed_out: Path, recipe, methods: SequenceOf[str]) -> Optional[dict]:
     """The summary of a finished demo run in `seed_out` made with exactly `recipe` (a
-    `DemoRecipe`) and with every one of `methods`, else None. A summary that cannot be read
+    `DemoRecipe`), the current `DEMO_FORMAT` and every one of `methods`, else None. A summary that cannot be read
     is an error (the study wrote it whole, atomically: something else changed it)."""
     path = seed_out / "summary.json"
     if not path.is_file():
@@ -415,6 +415,9 @@ def finished_seed(seed_out: Path, recipe, methods: SequenceOf[str]) -> Optional[
         raise ConfigError(f"{path}: unreadable ({exc}); remove it or run the study with --fresh") from exc
     wanted = json.loads(json.dumps(dataclasses.asdict(recipe), default=list))  # tuples as JSON lists
     if not isinstance(summary, dict) or summary.get("recipe") != wanted:
+        return None
+    # the recipe's meaning (DEMO_FORMAT); summaries written before it was recorded were format 3
+    if summary.get("demo_format", 3) != DEMO_FORMAT:
         return None
     if not set(methods) <= set(summary.get("methods", {})):
         return None
