@@ -72,8 +72,7 @@ def agreement(kept, net, window, window_influence: float, search_size: int) -> d
 
 
 def run_accuracy(model, track_config, sequences, protocol: str, precisions, batch: int = 8,
-                 agreement_every: int = 10, resamples: int = 4000, rgb_only: bool = False, progress=False,
-                 attributes=None) -> dict:
+                 agreement_every: int = 10, resamples: int = 4000, rgb_only: bool = False, progress=False) -> dict:
     """One checkpoint: its tracks in each precision, their scores and the comparison with the
     first precision; see the module docstring."""
     from tracktune.eval import evaluate
@@ -92,7 +91,7 @@ def run_accuracy(model, track_config, sequences, protocol: str, precisions, batc
         boxes[precision] = {r.name: r.boxes for r in runner.run(sequences)}
         if precision == reference:
             runner.core.net = recorder.net
-    report = evaluate(protocol, sequences, boxes, attributes=attributes)
+    report = evaluate(protocol, sequences, boxes)
     out = {"precisions": {p: {k: float(v) for k, v in report.trackers[p].metrics.items()} for p in precisions},
            "reference": reference, "sequences": len(sequences), "differences": {}, "agreement": {}}
     if len(precisions) > 1:
@@ -147,11 +146,10 @@ def main(args: argparse.Namespace) -> int:
         sequences = load(args.dataset, args.root, split, modality=model.config.data.modality)
         if not sequences:
             raise DataError(f"dataset {args.dataset} split {split}: no sequences")
-        attributes = {s.name: dict(s.attributes) for s in sequences if s.attributes}
         results[str(checkpoint)] = run_accuracy(model, model.config.track, sequences, protocol, precisions,
                                                 batch=args.batch, agreement_every=args.agreement_every,
                                                 resamples=args.resamples, rgb_only=args.rgb_only,
-                                                progress=progress_mode(args), attributes=attributes or None)
+                                                progress=progress_mode(args))
     if args.json:
         print(json.dumps({"dataset": args.dataset, "split": split, "protocol": protocol, "checkpoints": results}))
         return 0
