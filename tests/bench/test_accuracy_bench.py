@@ -15,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "track"))
 
-from track_fixtures import MovingBoxSequence, micro_model, trained_run  # noqa: E402
+from track_fixtures import MovingBoxSequence, micro_model, run_dir, write_lasher_tree  # noqa: E402, F401 (run_dir: a fixture)
 from tracktune.bench.accuracy import RecordingNet, agreement, run_accuracy  # noqa: E402
 from tracktune.cli import main as cli_main  # noqa: E402
 from tracktune.eval import evaluate  # noqa: E402
@@ -86,16 +86,7 @@ def test_agreement_of_a_net_with_itself_is_exact_and_with_a_shifted_one_is_not()
     assert moved["same_peak"] == 1.0 and moved["max_box_diff_px"] == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("run") / "micro"
-    trained_run(directory)
-    return directory
-
-
 def test_command_json_and_table(run_dir, tmp_path, capsys):
-    from test_commands import write_lasher_tree
-
     root = tmp_path / "lasher"
     write_lasher_tree(root, sequences())
     base = ["bench", "accuracy", "--checkpoint", str(run_dir), "--dataset", "lasher", "--root", str(root),

@@ -19,7 +19,7 @@ for _module in ("onnx", "onnxruntime", "onnxscript"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "track"))
 
-from track_fixtures import MovingBoxSequence, trained_run  # noqa: E402
+from track_fixtures import MovingBoxSequence, run_dir  # noqa: E402, F401 (run_dir: a fixture)
 from tracktune.cli import main as cli_main  # noqa: E402
 from tracktune.config import load_config  # noqa: E402
 from tracktune.export.onnx import (OUTPUT_NAMES, OnnxRuntimeModel, example_inputs, export_onnx,  # noqa: E402
@@ -94,13 +94,6 @@ def test_rgb_model_has_no_aux_inputs_and_int8_fp16_run(tmp_path):
             ref = model(**inputs)
         assert np.abs(got["boxes"] - ref["boxes"].numpy()).max() < bound
     assert (tmp_path / "int8.onnx").stat().st_size < (tmp_path / "fp16.onnx").stat().st_size
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("run") / "micro"
-    trained_run(directory)
-    return directory
 
 
 def test_command_reports_differences_and_speed(run_dir, tmp_path, capsys):

@@ -4,34 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from track_fixtures import MovingBoxSequence, trained_run
+from track_fixtures import MovingBoxSequence, run_dir, write_lasher_tree  # noqa: F401 (run_dir: a fixture)
 from tracktune.cli import main as cli_main
 from tracktune.data.benchmarks import load
 from tracktune.eval.protocols import get
 from tracktune.eval.report import evaluate
 from tracktune.eval.results import read_tracker_results
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("run") / "micro"
-    trained_run(directory)
-    return directory
-
-
-def write_lasher_tree(root, sequences):
-    """A LasHeR-layout folder: <seq>/visible/*.jpg, infrared/*.jpg, init.txt, visible.txt."""
-    for sequence in sequences:
-        folder = root / sequence.name
-        for modality, sub, prefix in (("rgb", "visible", "v"), ("thermal", "infrared", "i")):
-            (folder / sub).mkdir(parents=True)
-            for i in range(len(sequence.boxes)):
-                image = cv2.cvtColor(sequence.frame(i, modality), cv2.COLOR_RGB2BGR)
-                cv2.imwrite(str(folder / sub / f"{prefix}{i:06d}.jpg"), image)
-        lines = "".join(",".join(f"{v:.3f}" for v in box) + "\n" for box in sequence.boxes)
-        for name in ("init.txt", "visible.txt", "infrared.txt"):
-            (folder / name).write_text(lines)
-    (root / "testingsetList.txt").write_text("".join(s.name + "\n" for s in sequences))
 
 
 def test_run_writes_results_the_evaluator_reads(run_dir, tmp_path):

@@ -1,9 +1,12 @@
-"""A tiny tracker config, a stub model with a known output, and in-memory sequences for the
-tracking tests (no files, no trained weights)."""
+"""A tiny tracker config, a stub model with a known output and in-memory sequences for the
+tracking tests; a one-step trained run directory (`run_dir`) and a LasHeR-layout writer for
+the command tests."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -94,3 +97,26 @@ def trained_run(run_dir, fusion: str = "early_add"):
     config = from_dict(type(micro_config()), data)
     sources = [PairSource("memory", [MovingBoxSequence(f"s{i}", 6, seed=i) for i in range(2)])]
     return train(config, run_dir, progress=False, sources=sources)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A `trained_run` directory, trained once per test module that imports this fixture."""
+    directory = tmp_path_factory.mktemp("run") / "micro"
+    trained_run(directory)
+    return directory
+
+
+def write_lasher_tree(root, sequences):
+    """A LasHeR-layout folder: <seq>/visible/*.jpg, infrared/*.jpg, init.txt, visible.txt."""
+    for sequence in sequences:
+        folder = root / sequence.name
+        for modality, sub, prefix in (("rgb", "visible", "v"), ("thermal", "infrared", "i")):
+            (folder / sub).mkdir(parents=True)
+            for i in range(len(sequence.boxes)):
+                image = cv2.cvtColor(sequence.frame(i, modality), cv2.COLOR_RGB2BGR)
+                cv2.imwrite(str(folder / sub / f"{prefix}{i:06d}.jpg"), image)
+        lines = "".join(",".join(f"{v:.3f}" for v in box) + "\n" for box in sequence.boxes)
+        for name in ("init.txt", "visible.txt", "infrared.txt"):
+            (folder / name).write_text(lines)
+    (root / "testingsetList.txt").write_text("".join(s.name + "\n" for s in sequences))

@@ -63,9 +63,9 @@ def agreement(kept, net, window, window_influence: float, search_size: int) -> d
         for i in range(ref_scores.shape[0]):
             box_a, _, cell_a = decode_best(ref_scores[i], ref_boxes[i], window, window_influence)
             box_b, _, cell_b = decode_best(scores[i], boxes[i], window, window_influence)
-            same_peak += int(tuple(np.ravel(cell_a)) == tuple(np.ravel(cell_b)))
+            same_peak += int(cell_a == cell_b)
             targets += 1
-            box_diffs.append(float(np.abs(np.asarray(box_a) - np.asarray(box_b)).max()) * search_size)
+            box_diffs.append(float(np.abs(box_a - box_b).max()) * search_size)
     return {"steps": len(kept), "targets": targets, "same_peak": same_peak / max(targets, 1),
             "max_score_diff": score_diff, "max_box_diff_px": max(box_diffs, default=0.0),
             "median_box_diff_px": float(np.median(box_diffs)) if box_diffs else 0.0}
@@ -80,17 +80,14 @@ def run_accuracy(model, track_config, sequences, protocol: str, precisions, batc
     from tracktune.track.runner import BatchedRunner
 
     reference = precisions[0]
-    boxes, cores, recorder = {}, {}, None
+    boxes, cores = {}, {}
     for precision in precisions:
         runner = BatchedRunner(model, dataclasses.replace(track_config, precision=precision), batch_size=batch,
                                progress=progress, rgb_only=rgb_only)
         cores[precision] = runner.core
-        if precision == reference:
-            recorder = RecordingNet(runner.core.net, agreement_every)
-            runner.core.net = recorder
+        if precision == reference:  # this runner is not used again: its net stays wrapped
+            recorder = runner.core.net = RecordingNet(runner.core.net, agreement_every)
         boxes[precision] = {r.name: r.boxes for r in runner.run(sequences)}
-        if precision == reference:
-            runner.core.net = recorder.net
     report = evaluate(protocol, sequences, boxes)
     out = {"precisions": {p: {k: float(v) for k, v in report.trackers[p].metrics.items()} for p in precisions},
            "reference": reference, "sequences": len(sequences), "differences": {}, "agreement": {}}
@@ -101,9 +98,8 @@ def run_accuracy(model, track_config, sequences, protocol: str, precisions, batc
                 out["differences"].setdefault(row.method, {})[row.metric] = {
                     "mean_diff": row.mean_diff, "ci": list(row.ci), "wins": row.wins, "losses": row.losses,
                     "ties": row.ties}
-        core = cores[reference]
         for precision in precisions[1:]:
-            out["agreement"][precision] = agreement(recorder.kept, cores[precision].net, core.window,
+            out["agreement"][precision] = agreement(recorder.kept, cores[precision].net, cores[reference].window,
                                                     track_config.window_influence, model.search_size)
     return out
 

@@ -87,24 +87,22 @@ def bootstrap_means(x: np.ndarray, y: np.ndarray, resamples: int = 10000, seed: 
     if len(x) == 1 and len(y) == 1:
         d = x[0] - y[0]
         return d[seqs].mean(axis=1)
-    if hierarchy == "paired":
-        if len(x) != len(y):
-            raise ConfigError(f"hierarchy paired matches run i of the method with run i of the baseline; "
-                              f"they have {len(x)} and {len(y)} runs")
-        # one draw of run indices for both sides: run i of each shares its seed (and what the seed made)
-        offsets = (np.arange(resamples)[:, None] * n + seqs).ravel()
-        counts = np.bincount(offsets, minlength=resamples * n).reshape(resamples, n).astype(np.float64)
-        run_d = counts @ (x - y).T / n  # (resamples, R)
-        j = rng.integers(0, len(x), size=(resamples, len(x)))
-        return run_d[np.arange(resamples)[:, None], j].mean(axis=1)
-    if hierarchy == "crossed":
+    if hierarchy in ("crossed", "paired"):
         # counts[b, s]: how often replicate b drew sequence s; per-run means over the drawn sequences
         offsets = (np.arange(resamples)[:, None] * n + seqs).ravel()
         counts = np.bincount(offsets, minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+        rows = np.arange(resamples)[:, None]
+        if hierarchy == "paired":
+            if len(x) != len(y):
+                raise ConfigError(f"hierarchy paired matches run i of the method with run i of the baseline; "
+                                  f"they have {len(x)} and {len(y)} runs")
+            # one draw of run indices for both sides: run i of each shares its seed (and what the seed made)
+            run_d = counts @ (x - y).T / n  # (resamples, R)
+            j = rng.integers(0, len(x), size=(resamples, len(x)))
+            return run_d[rows, j].mean(axis=1)
         run_x, run_y = counts @ x.T / n, counts @ y.T / n  # (resamples, R)
         jx = rng.integers(0, len(x), size=(resamples, len(x)))
         jy = rng.integers(0, len(y), size=(resamples, len(y)))
-        rows = np.arange(resamples)[:, None]
         return run_x[rows, jx].mean(axis=1) - run_y[rows, jy].mean(axis=1)
     jx = rng.integers(0, len(x), size=(resamples, n, len(x)))
     jy = rng.integers(0, len(y), size=(resamples, n, len(y)))
