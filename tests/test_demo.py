@@ -120,3 +120,43 @@ def test_the_demo_never_deletes_what_it_did_not_write(tmp_path):
     cut = tmp_path / "w.safetensors"
     cut.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
     assert unreadable_weights(cut) is not None
+
+
+def test_twin_pass_tracks_only_twins_whose_rgb_differs(monkeypatch):
+    """A twin with the test sequence's own RGB frames reuses the boxes of the pass that saw that
+    input (RGB tracker: its RGB-T pass; adapted: its RGB-only pass); only the others are tracked."""
+    import dataclasses
+
+    import numpy as np
+
+    import tracktune.demo as demo
+    from tracktune.data.sequence import Sequence
+
+    def sequence(name, degraded):
+        rgb = [f"/{name}/v{i}.jpg" for i in range(3)]
+        clean = [f"/{name}/rgb_clean/v{i}.jpg" for i in range(3)] if degraded else list(rgb)
+        return Sequence(name=name, frames={"rgb": rgb, "thermal": rgb, "rgb_clean": clean}, boxes=np.ones((3, 4)))
+
+    test = [sequence("a", False), sequence("b", True), sequence("c", False)]
+    twins = demo.clean_twins(test)
+    models = {"rgb": type("M", (), {"fusion": "rgb"})(), "lora": type("M", (), {"fusion": "early_add"})()}
+    calls = []
+
+    def fake_track(model, sequences, rgb_only=False, progress=True):
+        calls.append((model.fusion, rgb_only, [s.name for s in sequences], [str(s.frames["rgb"][0]) for s in sequences]))
+        return {s.name: np.full((3, 4), 9.0) for s in sequences}
+
+    monkeypatch.setattr(demo, "track", fake_track)
+    boxes = {m: {s.name: np.full((3, 4), 1.0 if m == "rgb" else 2.0) for s in test} for m in models}
+    rgb_only = {"lora": {s.name: np.full((3, 4), 3.0) for s in test}}
+    out = demo.track_twins(models, test, twins, boxes, rgb_only, progress=False)
+
+    assert calls == [("rgb", False, ["b"], ["/b/rgb_clean/v0.jpg"]), ("early_add", True, ["b"], ["/b/rgb_clean/v0.jpg"])]
+    assert {s: float(v[0, 0]) for s, v in out["rgb"].items()} == {"a": 1.0, "b": 9.0, "c": 1.0}
+    assert {s: float(v[0, 0]) for s, v in out["lora"].items()} == {"a": 3.0, "b": 9.0, "c": 3.0}
+    assert list(out["lora"]) == ["a", "b", "c"]  # the twins' order
+    # no degraded twin at all: nothing tracked
+    calls.clear()
+    plain = [dataclasses.replace(s, frames={**s.frames, "rgb_clean": s.frames["rgb"]}) for s in test]
+    demo.track_twins(models, plain, demo.clean_twins(plain), boxes, rgb_only, progress=False)
+    assert calls == []
