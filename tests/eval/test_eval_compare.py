@@ -30,10 +30,25 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo])
 
 
-def _loop_bootstrap(x, y, resamples, seed, hierarchy="crossed"):
+def _rescaled(runs):
+    """Each run's deviation from the per-sequence mean over runs times sqrt(R / (R - 1))."""
+    if len(runs) < 2:
+        return runs
+    n, r_count = len(runs[0]), len(runs)
+    centre = [sum(run[s] for run in runs) / r_count for s in range(n)]
+    c = math.sqrt(r_count / (r_count - 1))
+    return [[centre[s] + c * (run[s] - centre[s]) for s in range(n)] for run in runs]
+
+
+def _loop_bootstrap(x, y, resamples, seed, hierarchy="crossed", rescale=True):
     """The documented draws, replayed with Python loops. x, y: lists of runs (lists of values)."""
     rng = np.random.default_rng(seed)
     n = len(x[0])
+    if rescale and hierarchy == "paired" and len(x) > 1:
+        d = _rescaled([[a - b for a, b in zip(xr, yr)] for xr, yr in zip(x, y)])
+        x, y = d, [[0.0] * n for _ in d]
+    elif rescale:
+        x, y = _rescaled(x), _rescaled(y)
     seqs = rng.integers(0, n, size=(resamples, n))
     reps = []
     if len(x) == 1 and len(y) == 1:
@@ -89,16 +104,17 @@ def test_bootstrap_ci_equals_a_plain_loop_with_the_same_draws_and_differs_only_b
         assert abs(a - b) < 4 * math.sqrt(2) * mc_se
 
 
+@pytest.mark.parametrize("rescale", [True, False])
 @pytest.mark.parametrize("hierarchy", ["crossed", "nested", "paired"])
-def test_hierarchical_bootstrap_over_runs_equals_a_plain_loop(hierarchy):
+def test_hierarchical_bootstrap_over_runs_equals_a_plain_loop(hierarchy, rescale):
     rng = np.random.default_rng(3)
     n = 12
     x = [list(rng.uniform(0, 1, n)) for _ in range(3)]
     y = [list(rng.uniform(0, 1, n)) for _ in range(3 if hierarchy == "paired" else 2)]
     result = compare({"base": [_scores(r) for r in y], "new": [_scores(r) for r in x]}, resamples=500, seed=5,
-                     hierarchy=hierarchy)
+                     hierarchy=hierarchy, rescale_runs=rescale)
     row = result.row("new", "SR")
-    reps = sorted(_loop_bootstrap(x, y, 500, 5, hierarchy))
+    reps = sorted(_loop_bootstrap(x, y, 500, 5, hierarchy, rescale))
     assert row.ci == pytest.approx((_quantile(reps, 0.025), _quantile(reps, 0.975)), abs=1e-12)
     assert row.mean_diff == pytest.approx(np.mean(np.mean(x, axis=0) - np.mean(y, axis=0)), abs=1e-15)
     assert result.runs == {"base": len(y), "new": 3}
@@ -119,6 +135,26 @@ def test_paired_runs_cancel_a_seed_shared_by_both_methods_and_crossed_runs_do_no
     assert paired[0] > 0  # resolved: the shared seed offset cancels within each pair
     assert crossed[0] < 0 < crossed[1]  # the shared offsets, redrawn independently, swamp the effect
     assert (crossed[1] - crossed[0]) > 5 * (paired[1] - paired[0])
+
+
+@pytest.mark.parametrize("runs", [2, 3, 5])
+def test_rescaled_runs_give_the_unbiased_run_variance(runs):
+    # every sequence differs by its run's offset alone: the replicate is a mean of R offsets
+    # drawn with replacement, whose variance is var_pop / R unscaled and var_unbiased / R
+    # (= var_pop / (R - 1)) rescaled; B = 40000 draws: the variance's Monte Carlo s.e. is 0.7 %
+    from tracktune.eval.compare import bootstrap_means
+
+    rng = np.random.default_rng(runs)
+    offsets = rng.normal(0, 0.05, runs)
+    scene = rng.uniform(0.2, 0.8, 30)
+    x, y = np.stack([scene + o for o in offsets]), np.stack([scene] * runs)
+    unbiased = float(np.var(offsets, ddof=1)) / runs
+    for hierarchy in ("paired", "crossed"):
+        reps = bootstrap_means(x, y, 40000, 1, hierarchy)
+        assert np.var(reps) == pytest.approx(unbiased, rel=0.04)
+        plain = bootstrap_means(x, y, 40000, 1, hierarchy, rescale_runs=False)
+        assert np.var(plain) == pytest.approx(unbiased * (runs - 1) / runs, rel=0.04)
+        assert np.mean(reps) == pytest.approx(float(offsets.mean()), abs=0.01 * offsets.std())
 
 
 def test_paired_needs_equal_run_counts():
@@ -325,6 +361,13 @@ def test_cli_runs_per_method_attributes_and_evaluate_json_input_agree(tmp_path, 
     a, b = json.loads(by_folder), json.loads(by_json)
     assert a["runs"] == b["runs"] == {"rgb": 1, "lora": 2}
     assert a["comparisons"] == b["comparisons"]
+    # --no-rescale-runs: recorded, the same difference, a CI no wider (two runs: half the run variance)
+    _, plain, _ = _run(folders + ["--json", "--no-rescale-runs"], capsys)
+    plain = json.loads(plain)
+    assert a["settings"]["rescale_runs"] is True and plain["settings"]["rescale_runs"] is False
+    first, other = a["comparisons"][0], plain["comparisons"][0]
+    assert other["mean_diff"] == first["mean_diff"]
+    assert other["ci_high"] - other["ci_low"] < first["ci_high"] - first["ci_low"]
     # errors: one result set; two folders with one name
     with pytest.raises(ConfigError, match="at least 2 result sets"):
         _run(["--protocol", "lasher", "--gt", root, "--results", runs["rgb"]], capsys)

@@ -50,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with several runs: resample runs once per replicate (crossed, default), per "
                              "resampled sequence (nested), or once for both sides when run i of every method "
                              "shares seed i's starting model (paired); docs/compare.md")
+    parser.add_argument("--no-rescale-runs", dest="rescale_runs", action="store_false",
+                        help="with several runs: draw them as they are, without widening their spread by "
+                             "sqrt(R/(R-1)) (the bootstrap's run-level variance is then (R-1)/R of its unbiased "
+                             "value; docs/compare.md)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH",
                         help="write a plot of the per-sequence differences (PNG, PDF, SVG)")
@@ -168,7 +172,8 @@ def main(args: argparse.Namespace) -> int:
         (protocol.metric_names if protocol is not None else None)
     comparison = compare(methods, args.baseline, metrics=metrics, attributes=attributes, resamples=args.resamples,
                          seed=args.seed, confidence=args.confidence, permutations=args.permutations,
-                         tie_tolerance=args.tie_tolerance, hierarchy=args.hierarchy, protocol=protocol_name,
+                         tie_tolerance=args.tie_tolerance, hierarchy=args.hierarchy,
+                         rescale_runs=args.rescale_runs, protocol=protocol_name,
                          percent=True, sources=sources)
     print(comparison.to_json() if args.json else comparison.table())
     if args.plot is not None:
