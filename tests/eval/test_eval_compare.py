@@ -365,7 +365,7 @@ def test_cli_runs_per_method_attributes_and_evaluate_json_input_agree(tmp_path, 
     _, plain, _ = _run(folders + ["--json", "--no-rescale-runs"], capsys)
     plain = json.loads(plain)
     assert a["settings"]["rescale_runs"] is True and plain["settings"]["rescale_runs"] is False
-    first, other = a["comparisons"][0], plain["comparisons"][0]
+    first, other = ([r for r in d["comparisons"] if r["metric"] == "SR" and r["group"] == "all"][0] for d in (a, plain))
     assert other["mean_diff"] == first["mean_diff"]
     assert other["ci_high"] - other["ci_low"] < first["ci_high"] - first["ci_low"]
     # errors: one result set; two folders with one name
