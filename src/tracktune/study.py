@@ -16,7 +16,8 @@ pools three views of each tracker's per-sequence scores:
 
 Statistics: `tracktune.eval.compare.compare` (paired bootstrap over sequences with the seeds
 resampled jointly, `hierarchy="paired"`: seed i pretrains the RGB base every method adapts,
-so run i of two methods share that base and its luck cancels in their difference; sign-flip
+so run i of two methods share that base and its luck cancels in their difference; the seeds'
+deviations widened by sqrt(R/(R-1)), `compare`'s default run rescaling; sign-flip
 permutation and sign tests). A method's own CI
 is its comparison against an all-zero baseline (the same bootstrap, of the mean itself).
 
