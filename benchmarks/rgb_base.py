@@ -16,8 +16,6 @@ import argparse
 import json
 import time
 
-import torch
-
 from tracktune import demo
 from tracktune.config import from_dict, merge_overrides
 from tracktune.data.benchmarks.synthetic import load
@@ -39,7 +37,6 @@ def main() -> int:
     parser.add_argument("--log", default=None, help="append the JSON line to this file")
     args = parser.parse_args()
     recipe = from_dict(demo.DemoRecipe, merge_overrides(dict(STUDY_SETS), args.overrides), "recipe")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
     clean_root, target_root = demo.datasets(recipe, progress=False)
     data_seconds = time.perf_counter() - start

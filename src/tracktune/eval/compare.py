@@ -100,6 +100,8 @@ def bootstrap_means(x: np.ndarray, y: np.ndarray, resamples: int = 10000, seed: 
         raise ValueError(f"x has {x.shape[1]} sequences, y {y.shape[1]}")
     if hierarchy not in HIERARCHIES:
         raise ConfigError(f"unknown hierarchy '{hierarchy}' (known: {', '.join(HIERARCHIES)})")
+    if rescale_runs:  # per side; with paired this is the rescaling of x - y (it is linear)
+        x, y = rescaled_runs(x), rescaled_runs(y)
     n = x.shape[1]
     rng = np.random.default_rng(seed)
     seqs = rng.integers(0, n, size=(resamples, n))
@@ -116,18 +118,13 @@ def bootstrap_means(x: np.ndarray, y: np.ndarray, resamples: int = 10000, seed: 
                 raise ConfigError(f"hierarchy paired matches run i of the method with run i of the baseline; "
                                   f"they have {len(x)} and {len(y)} runs")
             # one draw of run indices for both sides: run i of each shares its seed (and what the seed made)
-            d = rescaled_runs(x - y) if rescale_runs else x - y
-            run_d = counts @ d.T / n  # (resamples, R)
+            run_d = counts @ (x - y).T / n  # (resamples, R)
             j = rng.integers(0, len(x), size=(resamples, len(x)))
             return run_d[rows, j].mean(axis=1)
-        if rescale_runs:
-            x, y = rescaled_runs(x), rescaled_runs(y)
         run_x, run_y = counts @ x.T / n, counts @ y.T / n  # (resamples, R)
         jx = rng.integers(0, len(x), size=(resamples, len(x)))
         jy = rng.integers(0, len(y), size=(resamples, len(y)))
         return run_x[rows, jx].mean(axis=1) - run_y[rows, jy].mean(axis=1)
-    if rescale_runs:
-        x, y = rescaled_runs(x), rescaled_runs(y)
     jx = rng.integers(0, len(x), size=(resamples, n, len(x)))
     jy = rng.integers(0, len(y), size=(resamples, n, len(y)))
     cols = seqs[:, :, None]
