@@ -160,3 +160,21 @@ def test_twin_pass_tracks_only_twins_whose_rgb_differs(monkeypatch):
     plain = [dataclasses.replace(s, frames={**s.frames, "rgb_clean": s.frames["rgb"]}) for s in test]
     demo.track_twins(models, plain, demo.clean_twins(plain), boxes, rgb_only, progress=False)
     assert calls == []
+
+
+def test_the_precision_is_keyed_only_when_not_bf16(monkeypatch):
+    """On a CPU without native bf16 the demo trains in fp32: another base, another cache entry.
+    Under bf16 the key is the one every cache was made under before the precision was keyed
+    (909bc593199a: `DemoRecipe()`'s key at DEMO_FORMAT 3 and synthetic FORMAT as now; a bump of
+    either changes it on purpose)."""
+    import tracktune.precision as precision
+    from tracktune.demo import base_config, demo_precision
+
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    assert demo_precision() == "bf16" and DemoRecipe().pretrain_key() == "909bc593199a"
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
+    assert demo_precision() == "fp32" and DemoRecipe().pretrain_key() != "909bc593199a"
+    config = base_config(DemoRecipe(), "x", "rgb", "rgb", 1, 1e-3)
+    assert precision.resolve_train_amp(config.train.amp, "cpu") == "none"
+    assert precision.resolve_track_precision(config.track.precision, config.track.amp, "cpu") == "fp32"
+

@@ -176,6 +176,14 @@ def test_study_reuses_finished_seeds_of_the_same_recipe_only(tmp_path, monkeypat
     monkeypatch.setattr(S, "DEMO_FORMAT", S.DEMO_FORMAT + 1)
     S.run_study(changed, ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200)
     assert len(ran) == 6
+    monkeypatch.setattr(S, "DEMO_FORMAT", S.DEMO_FORMAT - 1)  # back to the format run_demo writes
+    S.run_study(changed, ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200)
+    assert len(ran) == 6  # reused
+    # a run made in another precision (another machine: bf16 against fp32) runs again
+    other = "fp32" if S.demo_precision() == "bf16" else "bf16"
+    monkeypatch.setattr(S, "demo_precision", lambda: other)
+    S.run_study(changed, ["rgb", "lora"], [0], out, progress=False, log=lambda _: None, resamples=200)
+    assert len(ran) == 7
 
 
 def test_study_refuses_a_garbled_seed_summary(tmp_path):

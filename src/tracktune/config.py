@@ -279,7 +279,9 @@ class TrainConfig:
     layer_decay: Optional[float] = None
     warmup_fraction: float = 0.05
     grad_clip: Optional[float] = 1.0
-    amp: Literal["none", "bf16", "fp16"] = "bf16"
+    # autocast: auto is bf16 where the device computes bf16 natively (CUDA; a CPU with AVX512-BF16
+    # or AMX), fp16 on a CUDA device without bf16, none on other CPUs (`precision.resolve_train_amp`)
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
     grad_accum: int = 1
     deterministic: bool = False
     # intra-op threads of a training process on CPU (null: torch's default). The data loader's

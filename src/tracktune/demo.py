@@ -104,6 +104,9 @@ class DemoRecipe:
         record.update(demo_format=DEMO_FORMAT, synthetic_format=FORMAT)
         if self.deterministic:  # keyed only when on, so the caches of default runs stay valid
             record["deterministic"] = True
+        precision = demo_precision()
+        if precision != "bf16":  # keyed only when not bf16 (the caches made before it was keyed)
+            record["precision"] = precision
         return hashlib.sha1(json.dumps(record, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
@@ -130,15 +133,24 @@ def base_config(recipe: DemoRecipe, name: str, fusion: str, modality: str, steps
     d.num_workers = min(2, os.cpu_count() or 1)
     t = config.train
     t.epochs, t.batch_size, t.lr, t.weight_decay, t.warmup_fraction = 1, recipe.batch_size, lr, 0.05, 0.05
-    t.amp, t.device = "bf16", "cpu"
+    t.amp, t.device = "auto", "cpu"  # bf16 on a CPU with native bf16, else fp32 (`demo_precision`)
     t.deterministic = recipe.deterministic
     t.threads = max(1, (os.cpu_count() or 1) - d.num_workers)  # the workers take a core each
     t.checkpoint_every, t.log_every, t.keep_last = steps, max(1, steps // 20), 1
     config.lora.rank, config.lora.alpha = recipe.lora_rank, float(recipe.lora_rank)
     config.track.window_influence = recipe.window_influence
     config.track.search_factor, config.track.template_factor = recipe.search_factor, recipe.template_factor
-    config.track.precision = "bf16"
+    config.track.precision = "auto"  # the same rule for tracking
     return config
+
+
+def demo_precision() -> str:
+    """What the demo trains and tracks in on this machine: "bf16" on a CPU that multiplies bf16
+    natively (AVX512-BF16 or AMX), "fp32" elsewhere (emulated bf16 ran the tracker's training step
+    11x slower than fp32 on an AVX2-only CPU). The README's figures are bf16 ones."""
+    from tracktune.precision import resolve_train_amp
+
+    return "bf16" if resolve_train_amp("auto", "cpu") == "bf16" else "fp32"
 
 
 def lora_recipe(config):
@@ -543,6 +555,10 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    precision = demo_precision()
+    log(f"precision: {precision}" + ("" if precision == "bf16" else
+        " (this CPU has no native bf16, AVX512-BF16 or AMX: emulated bf16 would be about ten times slower; "
+        "the README's figures are bf16 ones, so this machine's differ a little)"))
     log("1/4 synthetic data (cached after the first run)")
     clean_root, target_root = datasets(recipe, progress=progress)
     log(f"    clean RGB: {clean_root}\n    RGB-T:     {target_root}")
@@ -590,6 +606,7 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
             summary["methods"][name]["clean_rgb"] = _metrics(twin_report.trackers[name].metrics)
     summary["pretrain"] = {"seconds": pretrain_seconds, "cached": cached, "weights": str(weights)}
     summary["recipe"] = dataclasses.asdict(recipe)
+    summary["precision"] = precision  # training and tracking (`demo_precision`)
     summary["demo_format"] = DEMO_FORMAT  # what the recipe meant (a study reuses a seed's run only at the same)
     summary["test_sequences"] = {s.name: attributes[s.name]["condition"] for s in test}
     plots = plot_curves(report, out / "plots")

@@ -49,7 +49,8 @@ from typing import Callable, Mapping, Optional, Sequence as SequenceOf
 import numpy as np
 
 from tracktune.cli_types import int_range
-from tracktune.demo import DEFAULT_METHODS, DEMO_FORMAT, METHOD_RECIPES, DemoRecipe, parse_methods, run_demo
+from tracktune.demo import (DEFAULT_METHODS, DEMO_FORMAT, METHOD_RECIPES, DemoRecipe, demo_precision, parse_methods,
+                            run_demo)
 from tracktune.errors import ConfigError
 from tracktune.eval.compare import compare
 
@@ -405,7 +406,7 @@ def run_study(recipe, methods: list[str], seeds: SequenceOf[int], out: Path, bas
 
 def finished_seed(seed_out: Path, recipe, methods: SequenceOf[str]) -> Optional[dict]:
     """The summary of a finished demo run in `seed_out` made with exactly `recipe` (a
-    `DemoRecipe`), the current `DEMO_FORMAT` and every one of `methods`, else None. A summary that cannot be read
+    `DemoRecipe`), the current `DEMO_FORMAT`, this machine's precision and every one of `methods`, else None. A summary that cannot be read
     is an error (the study wrote it whole, atomically: something else changed it)."""
     path = seed_out / "summary.json"
     if not path.is_file():
@@ -419,6 +420,9 @@ def finished_seed(seed_out: Path, recipe, methods: SequenceOf[str]) -> Optional[
         return None
     # the recipe's meaning (DEMO_FORMAT); summaries written before it was recorded were format 3
     if summary.get("demo_format", 3) != DEMO_FORMAT:
+        return None
+    # made in this machine's precision (summaries written before it was recorded were bf16)
+    if summary.get("precision", "bf16") != demo_precision():
         return None
     if not set(methods) <= set(summary.get("methods", {})):
         return None

@@ -194,3 +194,32 @@ def test_train_threads_is_set_for_the_run_and_restored(tmp_path):
     train(config, tmp_path / "run", progress=False, sources=memory_sources(),
           on_step=lambda step, metrics: seen.append(torch.get_num_threads()))
     assert seen and set(seen) == {1} and torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_amp_is_bf16_only_where_the_cpu_has_it(monkeypatch, tmp_path, caplog, native):
+    """train.amp auto: bf16 autocast (and LoRA's frozen base stored in bf16) on a CPU with native
+    bf16, fp32 on one without; the saved config keeps `auto`. An explicit bf16 on such a CPU
+    runs as asked, with a warning naming the cure."""
+    import logging
+
+    import tracktune.precision as precision
+    from tracktune.config import load_config
+
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: native)
+    config = tiny_config(amp="auto", epochs=1)
+    config.methods = ["lora"]
+    config.lora.rank = 2
+    trainer = Trainer(config, tmp_path / "run", sources=memory_sources(), progress=False)
+    trainer.build()
+    assert trainer.amp == ("bf16" if native else "none")
+    frozen = {p.dtype for n, p in trainer.model.named_parameters() if n.endswith("base_layer.weight")}
+    assert frozen == {torch.bfloat16 if native else torch.float32}  # q, k, v, proj, fc1, fc2 under LoRA
+    trainer.run()
+    trainer.close()
+    assert load_config(tmp_path / "run" / "config.yaml").train.amp == "auto"
+    with caplog.at_level(logging.WARNING, logger="tracktune.train.trainer"):
+        Trainer(tiny_config(amp="bf16"), tmp_path / "run2", sources=memory_sources(), progress=False)
+    warned = [r.getMessage() for r in caplog.records if "without native bf16" in r.getMessage()]
+    assert len(warned) == (0 if native else 1)
+    assert all("train.amp auto" in message for message in warned)

@@ -55,8 +55,12 @@ INT8_MIN_FEATURES = 128
 
 
 def cpu_packing_available() -> bool:
+    """oneDNN's packed bf16 linear runs here: the kernels are in this torch build and the CPU has
+    what oneDNN's bf16 path needs (AVX-512 BW/VL/DQ or AVX-NE-CONVERT). Without them the reorder
+    raises, so a bf16 tracker on such a CPU keeps plain bf16 Linears (emulated, slow: the
+    `auto` precision picks fp32 there)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise") \
-        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight") and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def int8_available() -> bool:

@@ -52,7 +52,7 @@ from tracktune.errors import ConfigError, DataError, TracktuneError, at_line
 from tracktune.files import atomic_write_text
 from tracktune.locks import DirectoryLock
 from tracktune.model.losses import POSITIVE_COUNTS, loss_for, model_inputs
-from tracktune.precision import AMP_DTYPES, autocast_context
+from tracktune.precision import AMP_DTYPES, autocast_context, emulated_bf16, resolve_train_amp
 from tracktune.progress import progress_bar
 from tracktune.train.distributed import (all_reduce_sum, configure_determinism, cpu_state, rng_state,
                                          seed_everything, set_rng_state, setup_distributed)
@@ -87,6 +87,14 @@ class Trainer:
         self.progress = progress
         self.on_step = on_step
         self.world = setup_distributed(config.train.device)
+        # the autocast this run uses (train.amp, "auto" resolved for this device); the config keeps
+        # what was asked, so a run resumed on another machine resolves again there
+        self.amp = resolve_train_amp(config.train.amp, self.world.device)
+        if config.train.amp == "auto":
+            logger.info("train.amp auto: %s on %s", self.amp, self.world.device)
+        elif emulated_bf16(self.amp, self.world.device):
+            logger.warning("train.amp bf16 on a CPU without native bf16 (AVX512-BF16 or AMX): oneDNN emulates it, "
+                           "about ten times slower than fp32; train.amp auto (or none) trains in fp32 here")
         self.plan = StepPlan.of(config, self.world.world_size)
         self.design = config.model.design
         self.loss_fn = loss_for(self.design)
@@ -116,17 +124,17 @@ class Trainer:
         self.model = model.to(world.device)
         if world.world_size > 1 and world.device.type == "cuda":
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        if t.frozen_dtype == "amp" and t.amp != "none" and not reads_frozen_weights(self.methods):
-            cast_frozen_linears(self.model, AMP_DTYPES[t.amp])
-        if t.amp != "none":
+        if t.frozen_dtype == "amp" and self.amp != "none" and not reads_frozen_weights(self.methods):
+            cast_frozen_linears(self.model, AMP_DTYPES[self.amp])
+        if self.amp != "none":
             for method in self.methods:
                 method.prepare_precision(self.model)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.return_blocks = tuple(sorted({i for m in self.methods for i in m.return_blocks(self.model)}))
         self.optimizer = build_optimizer(self.model, t, world.device)
         self.scheduler = build_scheduler(self.optimizer, self.plan.total_steps, t.warmup_fraction)
-        self.scaler = torch.amp.GradScaler("cuda") if t.amp == "fp16" and world.device.type == "cuda" else None
-        autocast_context(world.device, t.amp)  # validate early
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == "fp16" and world.device.type == "cuda" else None
+        autocast_context(world.device, self.amp)  # validate early
 
     def resume(self, checkpoint: Optional[Path] = None) -> Optional[Path]:
         """Load the latest (or the given) checkpoint of the run; returns it (None: nothing to resume)."""
@@ -270,7 +278,7 @@ class Trainer:
             last = micro == t.grad_accum - 1
             sync = contextlib.nullcontext() if (last or world.world_size == 1) else ddp_model.no_sync()
             with sync:
-                with autocast_context(device, t.amp):
+                with autocast_context(device, self.amp):
                     outputs = ddp_model(**model_inputs(batch, device), return_blocks=self.return_blocks)
                 terms = self.loss_fn(outputs, batch, normaliser=count)
                 extras: dict[str, torch.Tensor] = {}

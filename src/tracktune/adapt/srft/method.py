@@ -19,6 +19,7 @@ from tracktune.adapt.srft.transfer import TransferSignificance, transfer_step
 from tracktune.errors import CheckpointError, ConfigError
 from tracktune.model import build_model
 from tracktune.model.losses import tracking_loss_fn as design_loss_fn
+from tracktune.precision import resolve_train_amp
 
 RGB_KEYS = ("template_rgb", "search_rgb", "template_box", "search_box", "template_mask", "search_positive")
 
@@ -108,14 +109,15 @@ class SRFTMethod(Method):
             device = next(reference.parameters()).device
             chunks = [{k: v.to(device) for k, v in c.items()} for c in chunks]
             cache_dir = Path(settings.cache_dir).expanduser() if settings.cache_dir else None
-            key = prior_key(reference, chunks, settings.mode, self.config.train.amp)
+            amp = resolve_train_amp(self.config.train.amp, device)  # as the trainer resolves it
+            key = prior_key(reference, chunks, settings.mode, amp)
             if resume is not None and resume["prior_key"] != key:
                 raise CheckpointError(
                     f"srft: the prior measured now (key {key[:12]}) is not the one the checkpoint was trained with "
                     f"(key {resume['prior_key'][:12] or 'none'}): model.pretrained, the training data or srft.mode "
                     "changed, so the run cannot be resumed")
             factors, self.prior_cache, self.prior_from_cache = cached_prior_factors(
-                reference, chunks, loss_fn, cache_dir, settings.mode, self.config.train.amp, key=key)
+                reference, chunks, loss_fn, cache_dir, settings.mode, amp, key=key)
             self.prior_seconds, self.prior_key = factors.seconds, key
             # a resumed model has moved away from W_0: its mapping comes from the checkpoint
             self.prior_mapping = ((dict(resume["linear_map"]), dict(resume["diagonal_map"])) if resume is not None
