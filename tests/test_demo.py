@@ -1,6 +1,7 @@
 """The demo end to end at a micro scale: summary shape, plots, GIF, the pretraining cache."""
 
 import json
+import os
 
 import pytest
 
@@ -172,9 +173,12 @@ def test_the_precision_is_keyed_only_when_not_bf16(monkeypatch):
 
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
     assert demo_precision() == "bf16" and DemoRecipe().pretrain_key() == "909bc593199a"
+    bf16 = base_config(DemoRecipe(), "x", "rgb", "rgb", 1, 1e-3)
+    assert bf16.train.threads == max(1, (os.cpu_count() or 1) - bf16.data.num_workers)
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
     assert demo_precision() == "fp32" and DemoRecipe().pretrain_key() != "909bc593199a"
     config = base_config(DemoRecipe(), "x", "rgb", "rgb", 1, 1e-3)
+    assert config.train.threads == (os.cpu_count() or 1)  # fp32 steps leave the workers idle: every core computes
     assert precision.resolve_train_amp(config.train.amp, "cpu") == "none"
     assert precision.resolve_track_precision(config.track.precision, config.track.amp, "cpu") == "fp32"
 

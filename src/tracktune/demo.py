@@ -135,7 +135,11 @@ def base_config(recipe: DemoRecipe, name: str, fusion: str, modality: str, steps
     t.epochs, t.batch_size, t.lr, t.weight_decay, t.warmup_fraction = 1, recipe.batch_size, lr, 0.05, 0.05
     t.amp, t.device = "auto", "cpu"  # bf16 on a CPU with native bf16, else fp32 (`demo_precision`)
     t.deterministic = recipe.deterministic
-    t.threads = max(1, (os.cpu_count() or 1) - d.num_workers)  # the workers take a core each
+    # bf16: the workers take a core each (2 cores: 1 thread ran 1.35x the steps of 2); fp32 steps are
+    # slow enough that the workers idle, and every core computes (2 cores, AVX2-only: 0.30 s per
+    # pretraining step with 2 threads, 0.38 s with 1)
+    cores = os.cpu_count() or 1
+    t.threads = cores if demo_precision() == "fp32" else max(1, cores - d.num_workers)
     t.checkpoint_every, t.log_every, t.keep_last = steps, max(1, steps // 20), 1
     config.lora.rank, config.lora.alpha = recipe.lora_rank, float(recipe.lora_rank)
     config.track.window_influence = recipe.window_influence
@@ -557,8 +561,8 @@ def run_demo(recipe: DemoRecipe, methods: list[str], out: Path, progress: bool =
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     precision = demo_precision()
     log(f"precision: {precision}" + ("" if precision == "bf16" else
-        " (this CPU has no native bf16, AVX512-BF16 or AMX: emulated bf16 would be about ten times slower; "
-        "the README's figures are bf16 ones, so this machine's differ a little)"))
+        " (this CPU has no native bf16, AVX512-BF16 or AMX, and would emulate it ten times slower; the README's "
+        "tables were made in bf16, so this machine's numbers are its own)"))
     log("1/4 synthetic data (cached after the first run)")
     clean_root, target_root = datasets(recipe, progress=progress)
     log(f"    clean RGB: {clean_root}\n    RGB-T:     {target_root}")

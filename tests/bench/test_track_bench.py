@@ -8,6 +8,7 @@ import pytest
 
 from tracktune.cli import main as cli_main
 from tracktune.model.inference import int8_available
+from tracktune.precision import cpu_has_fast_bf16
 
 CONFIGS = Path(__file__).resolve().parents[2] / "src" / "tracktune" / "configs"
 MICRO = ["--set", "methods=[lora]", "--set", "model.depth=1", "--set", "lora.rank=4", "--set", "model.embed_dim=128",
@@ -31,6 +32,7 @@ def test_bench_track_json(capsys):
     # the MLP's GEMM of a batch-2 step: 64 / 128 crops of patch 16 hold 16 + 64 tokens per sample
     assert result["gemm_shape"] == [2 * (16 + 64), 128, 512]
     assert "bf16_over_fp32" in result["speedup_end_to_end"]
+    assert result["native_bf16"] == cpu_has_fast_bf16()
 
 
 def test_bench_track_prints_a_table(capsys):
@@ -38,3 +40,4 @@ def test_bench_track_prints_a_table(capsys):
                      "--size", "160x120", "--precision", "bf16", *MICRO]) == 0
     out = capsys.readouterr().out
     assert "end-to-end" in out and "model only" in out and "bf16" in out and "frame decode alone" in out
+    assert ("bf16 is emulated" in out) == (not cpu_has_fast_bf16())  # said where bf16 is slow

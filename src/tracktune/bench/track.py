@@ -126,6 +126,8 @@ def run_benchmark(model, config, precisions, batch: int = 1, frames: int = 20, r
 
     if batch < 1 or frames < 2 or rounds < 1:
         raise ValueError(f"need batch >= 1, frames >= 2, rounds >= 1 (got {batch}, {frames}, {rounds})")
+    from tracktune.precision import cpu_has_fast_bf16
+
     flops = inference_flops(config)
     tokens = model.layout.template_len + model.layout.search_len
     dim = model.embed_dim
@@ -168,7 +170,7 @@ def run_benchmark(model, config, precisions, batch: int = 1, frames: int = 20, r
     total_frames = (frames - 1) * batch  # tracked frames: the first frame only initialises
     median = {name: statistics.median(values) for name, values in times.items()}
     out = {"config": config.name, "batch": batch, "frames": frames, "size": list(size), "rounds": rounds,
-           "threads": torch.get_num_threads(), "model_gflops_per_step": flops / 1e9,
+           "threads": torch.get_num_threads(), "native_bf16": cpu_has_fast_bf16(), "model_gflops_per_step": flops / 1e9,
            "gemm_shape": [tokens * batch, dim, 4 * dim],
            "decode_ms_per_frame": 1000 * median["decode"] / (frames * batch), "precisions": {}}
     for p in precisions:
@@ -221,4 +223,7 @@ def main(args: argparse.Namespace) -> int:
               f"{r['gemm_gops']:14.0f} GOP/s{r['model_gops']:8.0f} GOP/s")
     for name, value in result["speedup_end_to_end"].items():
         print(f"  end-to-end {name.replace('_over_', ' / ')}: {value:.2f}x")
+    if "bf16" in result["precisions"] and not result["native_bf16"]:
+        print("  note: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated; "
+              "track.precision auto tracks in fp32 here")
     return 0
