@@ -101,7 +101,9 @@ def test_run_interrupted_by_sigint_tracks_only_the_missing_sequences(run_dir, tm
     import time
     from pathlib import Path
 
-    sequences = [MovingBoxSequence(f"seq{i}", 16, seed=i) for i in range(6)]
+    # seq0 short, the rest long: the signal, sent once seq0 is recorded, lands while work is left
+    # (with 16 frames each, a loaded machine's poll loop once woke after the last sequence)
+    sequences = [MovingBoxSequence(f"seq{i}", 8 if i == 0 else 120, seed=i) for i in range(6)]
     root = tmp_path / "lasher"
     write_lasher_tree(root, sequences)
     reference = tmp_path / "uninterrupted"
