@@ -23,3 +23,12 @@ def test_auto_training_amp_follows_the_cpu(monkeypatch, native):
 def test_unknown_training_amp_is_a_config_error():
     with pytest.raises(ConfigError, match="train.amp must be one of"):
         precision.resolve_train_amp("bfloat16", "cpu")
+
+
+@pytest.mark.parametrize("native_bf16,vnni", [(True, True), (False, False), (False, True)])
+def test_slow_precisions_are_named_from_the_cpu_features(monkeypatch, native_bf16, vnni):
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: native_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: vnni)
+    assert (precision.slow_cpu_precision("bf16") is None) is native_bf16
+    assert (precision.slow_cpu_precision("int8") is None) is vnni
+    assert precision.slow_cpu_precision("fp32") is None

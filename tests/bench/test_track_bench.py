@@ -41,3 +41,14 @@ def test_bench_track_prints_a_table(capsys):
     out = capsys.readouterr().out
     assert "end-to-end" in out and "model only" in out and "bf16" in out and "frame decode alone" in out
     assert ("bf16 is emulated" in out) == (not cpu_has_fast_bf16())  # said where bf16 is slow
+
+
+def test_default_precisions_leave_out_what_this_cpu_runs_slowly(monkeypatch):
+    import tracktune.precision as precision
+    from tracktune.bench.track import available_precisions, default_precisions
+
+    monkeypatch.setattr(precision, "slow_cpu_precision", lambda p: "no kernels" if p == "int8" else None)
+    assert available_precisions(None) == [p for p in default_precisions() if p != "int8"]
+    assert available_precisions(["int8", "fp32", "int8"]) == ["int8", "fp32"]  # asked for by name: kept
+    monkeypatch.setattr(precision, "slow_cpu_precision", lambda p: None)
+    assert available_precisions(None) == default_precisions()

@@ -166,3 +166,19 @@ def test_forward_replays_a_graph_for_batch_one(model_and_config):
     searches = [core.search_inputs(st, s.frame(1), s.frame(1, "thermal")) for st, s in zip(states, sequences)]
     core.forward(states, searches)  # batch 2: eager, no new graph
     assert len(graphed.graphs) == 1 and graph.replays == 4
+
+
+def test_a_slow_precision_is_warned_about_once(model_and_config, monkeypatch, caplog):
+    import logging
+
+    import tracktune.track.tracker as tracker_module
+
+    model, config = model_and_config
+    monkeypatch.setattr(tracker_module, "_WARNED", set())
+    monkeypatch.setattr(tracker_module, "slow_cpu_precision", lambda p: "this CPU lacks it" if p == "bf16" else None)
+    with caplog.at_level(logging.WARNING, logger="tracktune.track.tracker"):
+        Tracker(model, with_precision(config, "fp32"))
+        Tracker(model, with_precision(config, "bf16"))
+        Tracker(model, with_precision(config, "bf16"))
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "track.precision bf16: this CPU lacks it" in warned[0] and "auto" in warned[0]

@@ -41,7 +41,8 @@ PRECISION_CHOICES = ("fp32", "bf16", "fp16", "int8")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG_OR_RUN", help="experiment YAML, or a run / checkpoint directory")
     parser.add_argument("--precision", action="append", choices=PRECISION_CHOICES, default=None,
-                        help="precision to time (repeatable; default fp32, bf16 and int8 where available)")
+                        help="precision to time (repeatable; default fp32, bf16 and int8 where available, "
+                             "less those this CPU emulates or runs without their fast kernels)")
     parser.add_argument("--batch", type=int_range(1), default=1, metavar="N", help="sequences tracked in lockstep (default 1)")
     parser.add_argument("--frames", type=int_range(1), default=20, help="frames of the synthetic sequence (default 20)")
     parser.add_argument("--rounds", type=int_range(1), default=5, help="timed passes per variant (default 5)")
@@ -109,12 +110,21 @@ def gemm_call(precision: str, m: int, k: int, n: int, repeats: int):
     return call, 2.0 * m * k * n * repeats
 
 
-def available_precisions(requested) -> list[str]:
+def default_precisions() -> list[str]:
     from tracktune.model.inference import int8_available
+
+    return ["fp32", "bf16"] + (["int8"] if int8_available() else [])
+
+
+def available_precisions(requested) -> list[str]:
+    """The precisions asked for, else `default_precisions` less those this CPU runs far below
+    fp32's speed (`precision.slow_cpu_precision`: int8 without VNNI ran at 0.3 % of fp32's frame
+    rate on an AVX2-only CPU); asked for by name they still run."""
+    from tracktune.precision import slow_cpu_precision
 
     if requested:
         return list(dict.fromkeys(requested))
-    return ["fp32", "bf16"] + (["int8"] if int8_available() else [])
+    return [p for p in default_precisions() if slow_cpu_precision(p) is None]
 
 
 def run_benchmark(model, config, precisions, batch: int = 1, frames: int = 20, rounds: int = 5,
@@ -198,6 +208,7 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from tracktune.errors import ConfigError
+    from tracktune.precision import slow_cpu_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -207,6 +218,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--size '{args.size}': expected WxH, e.g. 640x480") from None
     model, config = build_model(args.config, args.overrides)
     precisions = available_precisions(args.precision)
+    skipped = [] if args.precision else [p for p in default_precisions() if p not in precisions]
     result = run_benchmark(model, config, precisions, args.batch, args.frames, args.rounds, (width, height))
     if args.json:
         print(json.dumps(result))
@@ -223,7 +235,9 @@ def main(args: argparse.Namespace) -> int:
               f"{r['gemm_gops']:14.0f} GOP/s{r['model_gops']:8.0f} GOP/s")
     for name, value in result["speedup_end_to_end"].items():
         print(f"  end-to-end {name.replace('_over_', ' / ')}: {value:.2f}x")
-    if "bf16" in result["precisions"] and not result["native_bf16"]:
-        print("  note: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated; "
-              "track.precision auto tracks in fp32 here")
+    for p in list(result["precisions"]) + skipped:
+        slow = slow_cpu_precision(p)
+        if slow is not None:
+            print(f"  note: {slow}; track.precision auto tracks in fp32 here"
+                  + (f" ({p} left out; --precision {p} measures it)" if p in skipped else ""))
     return 0

@@ -54,6 +54,7 @@ packed oneDNN GEMMs on CPU, no autocast; the caller's model is never changed. On
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,10 @@ from tracktune.data.crops import (LORAT_MIN_OBJECT_SIZE, CropTransform, clamp_bo
                                   lorat_crop, lorat_mask_cells, ostrack_crop, resolve_pipeline, siamfc_params, to_chw)
 from tracktune.errors import ConfigError, DataError
 from tracktune.model.inference import GraphedForward, inference_copy
-from tracktune.precision import resolve_track_precision
+from tracktune.precision import resolve_track_precision, slow_cpu_precision
+
+logger = logging.getLogger(__name__)
+_WARNED: set[str] = set()  # precisions already warned about as slow on this CPU
 
 # the smallest box side (frame pixels) a prediction is clipped to (pipeline square)
 MIN_BOX_SIZE = 1.0
@@ -174,6 +178,11 @@ class TrackingCore:
             self.precision = resolve_track_precision(track_config.precision, track_config.amp, self.device)
             # the caller's model is left as it is; the forward runs a prepared copy (model.inference)
             self.net = inference_copy(model, self.precision)
+            slow = slow_cpu_precision(self.precision) if self.device.type == "cpu" else None
+            if slow is not None and self.precision not in _WARNED:
+                _WARNED.add(self.precision)  # once per process: a benchmark builds many trackers
+                logger.warning("track.precision %s: %s; it tracks far slower than fp32 here "
+                               "(track.precision auto picks fp32 on this CPU)", self.precision, slow)
         else:  # a deployed model (onnxruntime): it runs in the precision it was exported in
             self.precision = model.precision
             self.net = model
