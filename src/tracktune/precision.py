@@ -63,12 +63,18 @@ def resolve_train_amp(amp: str, device: torch.device | str) -> str:
         raise ConfigError(f"train.amp must be one of {list(TRAIN_AMPS)}, not {amp!r}")
     if amp != "auto":
         return amp
+    return native_half_precision(device) or "none"
+
+
+def native_half_precision(device: torch.device | str) -> str | None:
+    """The 16-bit precision `device` computes natively: bf16 on a CUDA device with bf16 (fp16
+    without) and on a CPU with native bf16; None elsewhere (what both `auto`s fall back from)."""
     device = torch.device(device)
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu":
-        return "bf16" if cpu_has_fast_bf16() else "none"
-    return "none"
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return "bf16"
+    return None
 
 
 def emulated_bf16(amp_or_precision: str, device: torch.device | str) -> bool:
@@ -101,9 +107,4 @@ def resolve_track_precision(precision: str, amp: str | None, device: torch.devic
         return precision
     if amp is not None:
         return AMP_TO_PRECISION[amp]
-    device = torch.device(device)
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu":
-        return "bf16" if cpu_has_fast_bf16() else "fp32"
-    return "fp32"
+    return native_half_precision(device) or "fp32"

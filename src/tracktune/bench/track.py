@@ -132,12 +132,11 @@ def run_benchmark(model, config, precisions, batch: int = 1, frames: int = 20, r
     import torch
 
     from tracktune.model_stats import inference_flops, step_inputs
+    from tracktune.precision import cpu_has_fast_bf16
     from tracktune.track.runner import BatchedRunner
 
     if batch < 1 or frames < 2 or rounds < 1:
         raise ValueError(f"need batch >= 1, frames >= 2, rounds >= 1 (got {batch}, {frames}, {rounds})")
-    from tracktune.precision import cpu_has_fast_bf16
-
     flops = inference_flops(config)
     tokens = model.layout.template_len + model.layout.search_len
     dim = model.embed_dim
